@@ -1,0 +1,5 @@
+import sys
+
+from sanavideo.cli import main
+
+sys.exit(main())
