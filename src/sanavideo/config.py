@@ -1,0 +1,128 @@
+"""Typed architecture config of the SANA-Video transformer, with named presets.
+
+The config is saved as JSON beside the weights (`save_pretrained`) and rebuilt from the diffusers
+`config.json` or from the shapes of an upstream `.pth` state dict (see `sanavideo.convert`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of one SANA-Video transformer.
+
+    The three `numerics` fields are where upstream (NVlabs/Sana) and diffusers differ (spec §6.1); the loader
+    sets them from the checkpoint's origin so each format reproduces its own reference:
+    upstream `.pth` -> integer timesteps, linear-attention eps 1e-8, cross-attention q/k RMSNorm eps 1e-6;
+    diffusers folder -> float timesteps, eps 1e-15, eps 1e-5.
+    """
+
+    in_channels: int = 16
+    out_channels: int = 16
+    num_layers: int = 20
+    num_heads: int = 20  # linear self-attention heads
+    head_dim: int = 112
+    cross_num_heads: int = 20
+    cross_head_dim: int = 112
+    caption_channels: int = 2304
+    mlp_ratio: float = 3.0
+    patch_size: tuple[int, int, int] = (1, 2, 2)
+    t_kernel_size: int = 3
+    rope_theta: float = 10000.0
+    rope_max_seq_len: int = 1024  # only recorded for the diffusers config; positions are not capped
+    norm_eps: float = 1e-6  # LayerNorm of the blocks and the final layer
+    qk_norm_eps: float = 1e-5  # self-attention q/k RMSNorm
+    caption_norm_eps: float = 1e-5
+    sample_size: int = 30  # latent size the model was trained at (diffusers' resolution binning reads it)
+    # numerics (upstream defaults)
+    integer_timesteps: bool = True
+    linear_attn_eps: float = 1e-8
+    cross_norm_eps: float = 1e-6
+    vae_stride: tuple[int, int, int] = field(default=(4, 8, 8))  # for input checks in pipelines
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "out_channels", "num_layers", "num_heads", "head_dim"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.head_dim % 2:
+            raise ValueError(f"ModelConfig.head_dim must be even for RoPE pairs, got {self.head_dim}")
+        if self.cross_num_heads * self.cross_head_dim != self.hidden_size:
+            raise ValueError(
+                f"cross-attention width {self.cross_num_heads}x{self.cross_head_dim} must equal the hidden size "
+                f"{self.hidden_size} ({self.num_heads}x{self.head_dim})"
+            )
+        if self.t_kernel_size != 3:
+            raise ValueError(f"only a temporal kernel of 3 is supported (as released), got {self.t_kernel_size}")
+        object.__setattr__(self, "patch_size", tuple(int(p) for p in self.patch_size))
+        object.__setattr__(self, "vae_stride", tuple(int(s) for s in self.vae_stride))
+
+    @property
+    def hidden_size(self) -> int:
+        return self.num_heads * self.head_dim
+
+    @property
+    def ffn_hidden(self) -> int:
+        return int(self.hidden_size * self.mlp_ratio)
+
+    @property
+    def patch_volume(self) -> int:
+        return math.prod(self.patch_size)
+
+    def replace(self, **changes) -> ModelConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields {unknown}; expected a subset of {sorted(known)}")
+        data = dict(data)
+        for key in ("patch_size", "vae_stride"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"sanavideo_config": self.to_dict()}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelConfig:
+        data = json.loads(Path(path).read_text())
+        if "sanavideo_config" not in data:
+            raise ValueError(f"{path} is not a sanavideo config (no 'sanavideo_config' key)")
+        return cls.from_dict(data["sanavideo_config"])
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # SanaMSVideo_2000M_P2_D20 with the Wan2.1 VAE (spec §1.1)
+    "2B-480p": ModelConfig(),
+    # SanaMSVideo_2000M_P1_D20 with the LTX-2 VAE: 128 latent channels, patch 1, stride (8, 32, 32)
+    "2B-720p": ModelConfig(
+        in_channels=128, out_channels=128, patch_size=(1, 1, 1), sample_size=22, vae_stride=(8, 32, 32)
+    ),
+    # tiny configs for tests
+    "tiny": ModelConfig(
+        num_layers=2, num_heads=2, head_dim=16, cross_num_heads=2, cross_head_dim=16, caption_channels=24,
+        in_channels=4, out_channels=4, mlp_ratio=2.0, patch_size=(1, 2, 2), sample_size=8,
+    ),
+    "tiny-p1": ModelConfig(
+        num_layers=2, num_heads=4, head_dim=8, cross_num_heads=2, cross_head_dim=16, caption_channels=16,
+        in_channels=4, out_channels=4, mlp_ratio=2.5, patch_size=(1, 1, 1), sample_size=8,
+    ),
+}
+
+
+def get_preset(name: str) -> ModelConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; available: {sorted(PRESETS)}")
+    return PRESETS[name]
