@@ -1,0 +1,38 @@
+"""`sanavideo convert SRC DST --to {diffusers,original}`: convert a transformer checkpoint losslessly."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="convert a SANA-Video transformer between the upstream and diffusers layouts",
+        description="Convert a SANA-Video transformer checkpoint. SRC: an upstream .pth/.safetensors, a diffusers "
+        "transformer or pipeline folder, or a sanavideo folder. DST: a folder (--to diffusers) or a "
+        ".pth/.safetensors file (--to original).",
+    )
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--to", choices=["diffusers", "original"], required=True)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sanavideo.convert.io import (
+        ORIGINAL_IGNORED,
+        infer_config_from_original,
+        read_checkpoint,
+        save_diffusers,
+        save_original,
+    )
+
+    state, config, origin = read_checkpoint(args.src)
+    if args.to == "diffusers":
+        state = {k: v for k, v in state.items() if k not in ORIGINAL_IGNORED}
+        save_diffusers(state, config or infer_config_from_original(state), args.dst)
+    else:
+        save_original(state, args.dst)
+    print(f"converted {origin} checkpoint {args.src} -> {args.to} {args.dst} ({len(state)} tensors)")
+    return 0

@@ -1,0 +1,262 @@
+"""Reading and writing SANA-Video transformer checkpoints in three layouts, with format detection.
+
+- original: an upstream `.pth` (weights under "state_dict" or raw) or `.safetensors` with upstream keys;
+  the architecture is inferred from tensor shapes (head_dim 112, as released, unless a config is given).
+- diffusers: a `SanaVideoTransformer3DModel` folder (config.json + safetensors), or a pipeline root whose
+  `transformer/` holds one.
+- sanavideo: our `save_pretrained` folder (config.json with a "sanavideo_config" key + model.safetensors,
+  upstream keys).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from sanavideo.config import ModelConfig
+from sanavideo.convert.keymaps import (
+    ORIGINAL_IGNORED,
+    diffusers_to_original,
+    is_diffusers_layout,
+    original_to_diffusers,
+)
+from sanavideo.fsutil import atomic_path
+
+SANAVIDEO_WEIGHTS = "model.safetensors"
+DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
+DIFFUSERS_CLASS = "SanaVideoTransformer3DModel"
+WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+
+# numerics of each origin (spec §6.1): (integer timesteps, linear-attention eps, cross-attn q/k norm eps)
+ORIGINAL_NUMERICS = dict(integer_timesteps=True, linear_attn_eps=1e-8, cross_norm_eps=1e-6)
+DIFFUSERS_NUMERICS = dict(integer_timesteps=False, linear_attn_eps=1e-15, cross_norm_eps=1e-5)
+
+
+# -- diffusers config <-> ModelConfig ------------------------------------------------------------------
+def config_to_diffusers(cfg: ModelConfig) -> dict:
+    return {
+        "_class_name": DIFFUSERS_CLASS,
+        "_diffusers_version": "0.42.1",
+        "in_channels": cfg.in_channels,
+        "out_channels": cfg.out_channels,
+        "num_attention_heads": cfg.num_heads,
+        "attention_head_dim": cfg.head_dim,
+        "num_layers": cfg.num_layers,
+        "num_cross_attention_heads": cfg.cross_num_heads,
+        "cross_attention_head_dim": cfg.cross_head_dim,
+        "cross_attention_dim": cfg.hidden_size,
+        "caption_channels": cfg.caption_channels,
+        "mlp_ratio": cfg.mlp_ratio,
+        "dropout": 0.0,
+        "attention_bias": False,
+        "sample_size": cfg.sample_size,
+        "patch_size": list(cfg.patch_size),
+        "norm_elementwise_affine": False,
+        "norm_eps": cfg.norm_eps,
+        "interpolation_scale": None,
+        "guidance_embeds": False,
+        "guidance_embeds_scale": 0.1,
+        "qk_norm": "rms_norm_across_heads",
+        "rope_max_seq_len": cfg.rope_max_seq_len,
+    }
+
+
+def config_from_diffusers(data: dict) -> ModelConfig:
+    unsupported = {
+        "attention_bias": (data.get("attention_bias", False), False),
+        "guidance_embeds": (data.get("guidance_embeds", False), False),
+        "norm_elementwise_affine": (data.get("norm_elementwise_affine", False), False),
+        "qk_norm": (data.get("qk_norm", "rms_norm_across_heads"), "rms_norm_across_heads"),
+    }
+    for name, (actual, expected) in unsupported.items():
+        if actual != expected:
+            raise ValueError(f"unsupported diffusers transformer config: {name}={actual!r}, expected {expected!r}")
+    heads, head_dim = data.get("num_attention_heads", 20), data.get("attention_head_dim", 112)
+    if data.get("cross_attention_dim", heads * head_dim) != heads * head_dim:
+        raise ValueError(
+            f"cross_attention_dim={data['cross_attention_dim']} must equal the hidden size {heads * head_dim}"
+        )
+    in_ch = data.get("in_channels", 16)
+    return ModelConfig(
+        in_channels=in_ch,
+        out_channels=data.get("out_channels") or in_ch,
+        num_layers=data.get("num_layers", 20),
+        num_heads=heads,
+        head_dim=head_dim,
+        cross_num_heads=data.get("num_cross_attention_heads", 20),
+        cross_head_dim=data.get("cross_attention_head_dim", 112),
+        caption_channels=data.get("caption_channels", 2304),
+        mlp_ratio=data.get("mlp_ratio", 2.5),
+        patch_size=tuple(data.get("patch_size", (1, 2, 2))),
+        norm_eps=data.get("norm_eps", 1e-6),
+        sample_size=data.get("sample_size", 30),
+        rope_max_seq_len=data.get("rope_max_seq_len", 1024),
+        vae_stride=(8, 32, 32) if in_ch == 128 else (4, 8, 8),
+        **DIFFUSERS_NUMERICS,
+    )
+
+
+def infer_config_from_original(state: dict[str, torch.Tensor], head_dim: int = 112) -> ModelConfig:
+    """Architecture from upstream tensor shapes. Head counts are not in the shapes: head_dim 112 is assumed
+    (all released SANA-Video 2B models); pass an explicit config for others."""
+    try:
+        patch_w = state["x_embedder.proj.weight"]
+        hidden, in_ch = patch_w.shape[:2]
+        patch = tuple(patch_w.shape[2:])
+        depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+        ffn_hidden = state["blocks.0.mlp.point_conv.conv.weight"].shape[1]
+        caption = state["y_embedder.y_proj.fc1.weight"].shape[1]
+        out_features = state["final_layer.linear.weight"].shape[0]
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"not an upstream SANA-Video state dict: {err!r} missing") from err
+    if hidden % head_dim:
+        raise ValueError(
+            f"cannot infer heads: hidden size {hidden} is not a multiple of head_dim {head_dim}; pass config="
+        )
+    volume = patch[0] * patch[1] * patch[2]
+    return ModelConfig(
+        in_channels=in_ch,
+        out_channels=out_features // volume,
+        num_layers=depth,
+        num_heads=hidden // head_dim,
+        head_dim=head_dim,
+        cross_num_heads=hidden // head_dim,
+        cross_head_dim=head_dim,
+        caption_channels=caption,
+        mlp_ratio=ffn_hidden / hidden,
+        patch_size=patch,
+        sample_size=30 if patch[1] == 2 else 22,
+        vae_stride=(8, 32, 32) if in_ch == 128 else (4, 8, 8),
+        **ORIGINAL_NUMERICS,
+    )
+
+
+# -- reading -------------------------------------------------------------------------------------------
+def _read_weight_file(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    data = torch.load(str(path), map_location="cpu", weights_only=True)
+    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
+        data = data["state_dict"]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise ValueError(f"{path} holds no state dict of tensors (raw or under 'state_dict')")
+    return data
+
+
+def _read_diffusers_folder(folder: Path) -> dict[str, torch.Tensor]:
+    single = folder / DIFFUSERS_WEIGHTS
+    if single.exists():
+        return load_file(str(single))
+    index = folder / (DIFFUSERS_WEIGHTS + ".index.json")
+    if index.exists():
+        state: dict[str, torch.Tensor] = {}
+        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
+            state.update(load_file(str(folder / shard)))
+        return state
+    raise FileNotFoundError(f"{folder} has a diffusers config.json but no {DIFFUSERS_WEIGHTS} (or sharded index)")
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None, str]:
+    """(state dict in our/upstream layout, config if the files say it, origin) for any supported path."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such checkpoint: {path}")
+    if path.is_file():
+        if path.suffix not in WEIGHT_SUFFIXES:
+            raise ValueError(f"{path}: expected a weight file ending in one of {WEIGHT_SUFFIXES}, or a model folder")
+        state = _read_weight_file(path)
+        if is_diffusers_layout(state):
+            return diffusers_to_original(state), None, "diffusers"
+        return state, None, "original"
+    if (path / "model_index.json").exists():
+        if not (path / "transformer").is_dir():
+            raise FileNotFoundError(f"{path} is a diffusers pipeline folder without a transformer/ subfolder")
+        return read_checkpoint(path / "transformer")
+    config_file = path / "config.json"
+    if config_file.exists():
+        data = json.loads(config_file.read_text())
+        if "sanavideo_config" in data:
+            return load_file(str(path / SANAVIDEO_WEIGHTS)), ModelConfig.from_dict(data["sanavideo_config"]), "sanavideo"
+        if data.get("_class_name") == DIFFUSERS_CLASS:
+            return diffusers_to_original(_read_diffusers_folder(path)), config_from_diffusers(data), "diffusers"
+        raise ValueError(
+            f"{config_file} describes {data.get('_class_name', 'an unknown model')!r}, not a SANA-Video transformer"
+        )
+    raise ValueError(
+        f"{path} is not a SANA-Video model: expected a .pth/.safetensors file, a folder with config.json "
+        f"(diffusers {DIFFUSERS_CLASS} or sanavideo), or a diffusers pipeline folder with model_index.json"
+    )
+
+
+def strict_state_check(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Raise naming every missing, unexpected or mis-shaped key."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in sorted(set(state) & set(expected))
+        if state[k].shape != expected[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    if shapes:
+        problems.append("mis-shaped keys [" + "; ".join(shapes) + "]")
+    if problems:
+        raise ValueError("state dict does not match the model: " + ", ".join(problems))
+
+
+def load_transformer(cls, path, config: ModelConfig | None = None, dtype: torch.dtype | None = None):
+    state, file_config, origin = read_checkpoint(path)
+    state = {k: v for k, v in state.items() if k not in ORIGINAL_IGNORED}
+    if config is None:
+        config = file_config or infer_config_from_original(state)
+    with torch.device("meta"):
+        model = cls(config)
+    strict_state_check(model, state)
+    if dtype is not None:
+        state = {k: v.to(dtype) for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval()
+
+
+# -- writing -------------------------------------------------------------------------------------------
+def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
+
+
+def save_transformer(model, directory: str | Path) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_path(directory / SANAVIDEO_WEIGHTS) as tmp:
+        save_file(_contiguous(model.state_dict()), str(tmp))
+    with atomic_path(directory / "config.json") as tmp:
+        model.config.save(tmp)
+
+
+def save_diffusers(state: dict[str, torch.Tensor], config: ModelConfig, directory: str | Path) -> None:
+    """Write a diffusers `SanaVideoTransformer3DModel` folder from an upstream-layout state dict."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_path(directory / DIFFUSERS_WEIGHTS) as tmp:
+        save_file(_contiguous(original_to_diffusers(state)), str(tmp))
+    with atomic_path(directory / "config.json") as tmp:
+        tmp.write_text(json.dumps(config_to_diffusers(config), indent=2) + "\n")
+
+
+def save_original(state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Write an upstream-layout checkpoint: `.pth` as {"state_dict": ...}, or `.safetensors`."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".safetensors":
+            save_file(_contiguous(state), str(tmp))
+        elif path.suffix in (".pth", ".pt"):
+            torch.save({"state_dict": _contiguous(state)}, str(tmp))
+        else:
+            raise ValueError(f"original checkpoint path must end in .pth, .pt or .safetensors, got {path.name!r}")

@@ -1,0 +1,146 @@
+"""Building blocks of the SANA-Video transformer: RMSNorm, timestep and caption embedders, Mix-FFN.
+
+Module and parameter names follow the upstream checkpoint (spec §1.10), so an upstream state dict loads
+without renaming.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class RMSNorm(nn.Module):
+    """weight * x / sqrt(mean(x^2) + eps), computed in float32 and cast back to the input dtype."""
+
+    def __init__(self, dim: int, eps: float, init: float = 1.0) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.full((dim,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (x32 * self.weight.float()).to(x.dtype)
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int = 256, max_period: float = 10000.0) -> torch.Tensor:
+    """(N,) float timesteps -> (N, dim) as [cos(t*f), sin(t*f)], f_i = max_period^(-i/(dim/2))."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class TimestepEmbedder(nn.Module):
+    """Sinusoidal features -> MLP. Keys: mlp.0, mlp.2."""
+
+    def __init__(self, hidden: int, freq_dim: int = 256) -> None:
+        super().__init__()
+        self.freq_dim = freq_dim
+        self.mlp = nn.Sequential(nn.Linear(freq_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        freq = sinusoidal_embedding(t, self.freq_dim)
+        return self.mlp(freq.to(self.mlp[0].weight.dtype))
+
+
+class CaptionMLP(nn.Module):
+    """timm-style Mlp(fc1 -> GELU(tanh) -> fc2): caption features -> model width."""
+
+    def __init__(self, in_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(in_dim, hidden)
+        self.act = nn.GELU(approximate="tanh")
+        self.fc2 = nn.Linear(hidden, hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class CaptionEmbedder(nn.Module):
+    """Holds the caption MLP under the upstream key prefix `y_embedder.y_proj`."""
+
+    def __init__(self, in_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.y_proj = CaptionMLP(in_dim, hidden)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.y_proj(y)
+
+
+class ConvUnit(nn.Module):
+    """A bare conv under a `.conv` attribute, as upstream's ConvLayer names it (key `<name>.conv.weight`)."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def temporal_taps(
+    y: torch.Tensor, weight: torch.Tensor, chunk_frames: list[int], tail: torch.Tensor | None
+) -> torch.Tensor:
+    """The (3, 1) temporal conv of the Mix-FFN over frames, block-causal across chunks, without its residual.
+
+    y: (B, F, HW, D) point-conv output; weight: (D, D, 3, 1), taps for frames f-1, f, f+1.
+    Frame f sees f-1 (the previous chunk's last frame at a chunk start; `tail` (B, HW, D), or zero, at the
+    first frame) and f+1 only inside its own chunk; a chunk's last frame sees zero padding.
+    With one chunk and no tail this is upstream's symmetric conv with zero padding.
+    """
+    B, F_, HW, D = y.shape
+    taps = F.linear(y, weight[:, :, :, 0].permute(2, 0, 1).reshape(3 * D, D))  # (B, F, HW, 3D)
+    prev_tap, mid_tap, next_tap = taps.split(D, dim=-1)
+    out = mid_tap.clone()
+    out[:, 1:] += prev_tap[:, :-1]
+    if tail is not None:
+        out[:, 0] += F.linear(tail, weight[:, :, 0, 0])
+    # next-frame term, cut at every chunk end
+    start = 0
+    for size in chunk_frames:
+        end = start + size
+        if size > 1:
+            out[:, start : end - 1] += next_tap[:, start + 1 : end]
+        start = end
+    return out
+
+
+class MixFFN(nn.Module):
+    """GLU-MBConv with a temporal conv (upstream GLUMBConvTemp, spec §1.8).
+
+    1x1 conv (bias) -> SiLU -> 3x3 depthwise (bias) -> value * SiLU(gate) -> 1x1 (no bias) -> y + t_conv(y).
+    Convs run on channels-last views, so no activation is copied to change layout.
+    """
+
+    def __init__(self, dim: int, hidden: int, t_kernel: int = 3) -> None:
+        super().__init__()
+        self.inverted_conv = ConvUnit(nn.Conv2d(dim, 2 * hidden, 1))
+        self.depth_conv = ConvUnit(nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden))
+        self.point_conv = ConvUnit(nn.Conv2d(hidden, dim, 1, bias=False))
+        self.t_conv = nn.Conv2d(dim, dim, (t_kernel, 1), padding=(t_kernel // 2, 0), bias=False)
+        nn.init.zeros_(self.t_conv.weight)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        grid: tuple[int, int, int],
+        chunk_frames: list[int],
+        tail: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, N, D) -> (out (B, N, D), last-frame point-conv output (B, HW, D) for a streaming cache)."""
+        B, N, D = x.shape
+        f, h, w = grid
+        # (B, N, D) -> (B*F, D, H, W) as a channels-last view
+        z = x.reshape(B * f, h, w, D).permute(0, 3, 1, 2)
+        z = F.silu(self.inverted_conv(z))
+        z = self.depth_conv(z)
+        value, gate = z.chunk(2, dim=1)
+        z = self.point_conv(value * F.silu(gate))
+        y = z.permute(0, 2, 3, 1).reshape(B, f, h * w, D)  # (B*F, D, H, W) -> (B, F, HW, D)
+        out = y + temporal_taps(y, self.t_conv.weight, chunk_frames, tail)
+        return out.reshape(B, N, D), y[:, -1]
