@@ -1,0 +1,180 @@
+"""LongSANA streaming: chunk-by-chunk generation over a constant-size linear-attention state (spec §2.4).
+
+For each chunk of latent frames (the remainder of the division goes to the first chunk):
+
+    x = noise
+    for i, t in enumerate(timesteps):            # few-step re-noising flow Euler: [1000, 960, 889, 727]
+        v  = model(x, t, prompt, cache=cache)      # attends to all earlier chunks through the cache
+        x0 = x - sigma_t * v
+        x  = (1 - sigma_next) * x0 + sigma_next * fresh_noise      (not after the last step)
+    model(x0, t=0, prompt, cache=cache); cache.advance()          # clean-context pass commits the chunk
+    yield x0
+
+This is the only code that advances a cache. A prompt switch at chunk c re-caches chunk c-1 with the new
+prompt (rewind, clean pass, advance), as upstream's interactive pipeline does. Image-to-video keeps the
+first latent frame clean at per-frame timestep 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from sanavideo.model import SanaVideoTransformer, chunk_layout
+from sanavideo.sampling.loop import TextCondition, classifier_free_guidance, draw_noise
+
+
+def shifted_timesteps(steps: int, shift: float) -> tuple[float, ...]:
+    """`steps` timesteps (t = 1000 sigma) of the uniform grid 1, (n-1)/n, ... warped by the flow shift:
+    steps=4, shift=8 gives [1000, 960, 888.9, 727.3], upstream's [1000, 960, 889, 727]."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    out = []
+    for i in range(steps):
+        s = 1.0 - i / steps
+        out.append(1000.0 * shift * s / (1 + (shift - 1) * s))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How a long video is streamed. Defaults are upstream LongSANA's (spec §2.4)."""
+
+    chunk_frames: int = 10  # latent frames per chunk; the remainder joins the first chunk
+    timesteps: tuple[float, ...] = (1000.0, 960.0, 889.0, 727.0)
+    guidance_scale: float = 1.0  # upstream streams without CFG
+    window: int | None = None  # attend to the last N chunks only; None = the whole history
+
+    def __post_init__(self) -> None:
+        if self.chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be >= 1 latent frame, got {self.chunk_frames}")
+        if not self.timesteps or any(not 0 < t <= 1000 for t in self.timesteps):
+            raise ValueError(f"timesteps must be in (0, 1000], got {self.timesteps}")
+        if list(self.timesteps) != sorted(self.timesteps, reverse=True):
+            raise ValueError(f"timesteps must decrease, got {self.timesteps}")
+        if self.guidance_scale < 1:
+            raise ValueError(f"guidance_scale must be >= 1, got {self.guidance_scale}")
+
+
+@dataclass
+class PromptSchedule:
+    """Prompts over a stream: `segments[k] = (first latent frame, condition)`, the first at frame 0.
+    `negative` is used with guidance_scale > 1."""
+
+    segments: list[tuple[int, TextCondition]]
+    negative: TextCondition | None = None
+
+    def __post_init__(self) -> None:
+        starts = [s for s, _ in self.segments]
+        if not starts or starts[0] != 0:
+            raise ValueError(f"the first prompt must start at frame 0, got starts {starts}")
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise ValueError(f"prompt start frames must increase, got {starts}")
+
+    def at(self, frame: int) -> tuple[int, TextCondition]:
+        """(segment index, condition) in force at latent frame `frame`."""
+        index = max(k for k, (s, _) in enumerate(self.segments) if s <= frame)
+        return index, self.segments[index][1]
+
+
+@dataclass
+class LatentChunk:
+    start: int  # first latent frame
+    latents: torch.Tensor  # (B, C, f, H, W) clean latents of this chunk
+    recached: bool = False  # the previous chunk was re-cached for a prompt switch before this one
+    index: int = 0
+    cache_bytes: int = 0  # size of the streaming state after this chunk
+
+    @property
+    def end(self) -> int:
+        return self.start + self.latents.shape[2]
+
+
+def _model_call(model, x, t, cond: TextCondition, negative: TextCondition | None, scale: float, cache):
+    """Velocity with optional CFG: the batch is [negative, positive] and so is the cache."""
+    dtype = next(model.parameters()).dtype
+    if negative is None or scale == 1.0:
+        return model(x.to(dtype), t, cond.embeds.to(dtype), cond.mask, cache=cache).float()
+    length = max(cond.embeds.shape[1], negative.embeds.shape[1])
+    cond, negative = cond.padded_to(length), negative.padded_to(length)
+    emb = torch.cat([negative.embeds, cond.embeds]).to(dtype)
+    mask = torch.cat([negative.mask, cond.mask])
+    v_neg, v_pos = model(torch.cat([x, x]).to(dtype), torch.cat([t, t]), emb, mask, cache=cache).float().chunk(2)
+    return classifier_free_guidance(v_neg, v_pos, scale)
+
+
+def _timestep(t: float, batch: int, frames: int, clean_first: bool, device) -> torch.Tensor:
+    if not clean_first:
+        return torch.full((batch,), float(t), device=device)
+    ts = torch.full((batch, frames), float(t), device=device)
+    ts[:, 0] = 0.0
+    return ts
+
+
+@torch.no_grad()
+def stream_latents(
+    model: SanaVideoTransformer,
+    shape: tuple[int, int, int, int, int],
+    prompts: PromptSchedule,
+    settings: StreamSettings = StreamSettings(),
+    generator: torch.Generator | None = None,
+    first_frame: torch.Tensor | None = None,
+    device: torch.device | str | None = None,
+) -> Iterator[LatentChunk]:
+    """Yield clean latent chunks of a video of latent shape (B, C, F, H, W), one chunk at a time.
+
+    Noise is drawn from `generator` (on CPU) in a fixed order: per chunk, its initial noise, then one fresh
+    draw per re-noising step. `first_frame` (B, C, 1, H, W): image-to-video start latent.
+    """
+    B, C, F, H, W = shape
+    device = device or next(model.parameters()).device
+    use_cfg = settings.guidance_scale > 1.0
+    if use_cfg and prompts.negative is None:
+        raise ValueError(f"guidance_scale {settings.guidance_scale} > 1 needs a negative prompt condition")
+    negative = prompts.negative if use_cfg else None
+    layout = chunk_layout(F, settings.chunk_frames)
+    cache = model.new_cache(window=settings.window)
+    sigmas = [t / 1000.0 for t in settings.timesteps] + [0.0]
+    start, active, previous = 0, 0, None
+    for index, size in enumerate(layout):
+        segment, cond = prompts.at(start)
+        recached = False
+        if segment != active and previous is not None:
+            # prompt switch: re-cache the previous chunk under the new prompt
+            cache.rewind()
+            t0 = torch.zeros(previous.shape[0], device=device)
+            _model_call(model, previous, t0, cond, negative, settings.guidance_scale, cache)
+            cache.advance()
+            recached = True
+        active = segment
+        clean_first = first_frame is not None and index == 0
+        x = draw_noise((B, C, size, H, W), generator, device)
+        for i, t in enumerate(settings.timesteps):
+            if clean_first:
+                x[:, :, :1] = first_frame.to(x)
+            v = _model_call(model, x, _timestep(t, B, size, clean_first, device), cond, negative,
+                            settings.guidance_scale, cache)
+            x0 = x - sigmas[i] * v
+            if clean_first:
+                x0[:, :, :1] = first_frame.to(x0)
+            if i + 1 < len(settings.timesteps):
+                x = (1 - sigmas[i + 1]) * x0 + sigmas[i + 1] * draw_noise(x0.shape, generator, device)
+        # clean-context pass: write this chunk into the state
+        _model_call(model, x0, torch.zeros(B, device=device), cond, negative, settings.guidance_scale, cache)
+        cache.advance()
+        yield LatentChunk(start, x0, recached, index, cache_bytes=cache.nbytes())
+        previous, start = x0, start + size
+
+
+def latent_frame_of(video_frame: int, temporal_stride: int) -> int:
+    """The latent frame holding video frame `video_frame` for a causal VAE (frame 0 alone, then groups)."""
+    return 0 if video_frame <= 0 else (video_frame - 1) // temporal_stride + 1
+
+
+def prompt_schedule_from_frames(
+    switches: Sequence[tuple[int, TextCondition]], temporal_stride: int, negative: TextCondition | None = None
+) -> PromptSchedule:
+    """Build a schedule from (video frame index, condition) pairs."""
+    return PromptSchedule([(latent_frame_of(f, temporal_stride), c) for f, c in switches], negative)
