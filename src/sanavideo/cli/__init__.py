@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `--help` lists them.
-SUBCOMMANDS = ["convert"]
+SUBCOMMANDS = ["convert", "generate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,112 @@
+"""`sanavideo generate PROMPT -o out.mp4`: text-to-video (or image-to-video with --image) from a model folder.
+
+The output format follows the suffix: .mp4 (H.264), .gif, or .png (one file per frame). With
+`--prompts-file`, one video per non-empty line (lines starting with '#' are skipped), named
+`<stem>_000<suffix>`, `<stem>_001<suffix>`, ... (or by a `{i}` placeholder in `-o`), seeds `seed + i`.
+Every input is checked before anything is written, and files appear atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate a video from a text prompt (or a prompt and a first-frame image)",
+        description="Generate videos with a SANA-Video model. Defaults for size, frames, steps and guidance "
+        "come from the model (sanavideo.json options; diffusers defaults otherwise).",
+    )
+    p.add_argument("prompt", nargs="?", help="text prompt (or use --prompts-file)")
+    p.add_argument("-o", "--output", default="output.mp4", help="output path: .mp4, .gif or .png (default %(default)s)")
+    p.add_argument("--model", default=None, help="model folder or sanavideo.json (default: the embedded model)")
+    p.add_argument("--image", default=None, help="first-frame image for image-to-video")
+    p.add_argument("--negative-prompt", default=None, help="negative prompt (default: the model's)")
+    p.add_argument("--frames", type=int, default=None, help="number of frames, 4k+1 for the Wan VAE")
+    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--width", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="number of sampling steps")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (>= 1; 1 = off)")
+    p.add_argument("--motion-score", type=int, default=None, help="append ' motion score: N.' to the prompt")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fps", type=float, default=None, help="frames per second of the file (default: the model's)")
+    p.add_argument("--prompts-file", default=None, help="text file with one prompt per line; one video each")
+    p.add_argument("--sampler", choices=["dpm", "euler"], default=None, help="default: the model's scheduler")
+    p.add_argument("--no-binning", action="store_true", help="generate at exactly --height x --width")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None,
+                   help="transformer and text encoder dtype (default: bfloat16 on cuda, float32 on cpu)")
+    p.set_defaults(func=run)
+
+
+def read_prompts(args: argparse.Namespace) -> list[str]:
+    """The prompt, or the non-empty, non-comment lines of --prompts-file."""
+    if args.prompts_file is None:
+        if not args.prompt:
+            raise ValueError("give a PROMPT or --prompts-file FILE")
+        return [args.prompt]
+    if args.prompt:
+        raise ValueError("give either a PROMPT or --prompts-file, not both")
+    path = Path(args.prompts_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"prompts file not found: {path}")
+    prompts = [line.strip() for line in path.read_text().splitlines()]
+    prompts = [p for p in prompts if p and not p.startswith("#")]
+    if not prompts:
+        raise ValueError(f"{path} contains no prompts (one per line; '#' lines are skipped)")
+    return prompts
+
+
+def output_paths(output: str, count: int, numbered: bool) -> list[Path]:
+    """One output path per prompt: `-o` itself, or numbered copies of it."""
+    from sanavideo.video_io import VIDEO_SUFFIXES
+
+    path = Path(output)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"output {output!r} must end in one of {VIDEO_SUFFIXES}")
+    if not numbered:
+        return [path]
+    if "{i}" in output:
+        return [Path(output.replace("{i}", f"{i:03d}")) for i in range(count)]
+    return [path.with_name(f"{path.stem}_{i:03d}{path.suffix}") for i in range(count)]
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from sanavideo.pipeline import SanaVideoPipeline
+    from sanavideo.video_io import load_image, write_video
+
+    prompts = read_prompts(args)
+    outputs = output_paths(args.output, len(prompts), numbered=args.prompts_file is not None)
+    image = load_image(args.image) if args.image else None  # fail early on an unreadable image
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype_name = args.dtype or ("bfloat16" if str(device).startswith("cuda") else "float32")
+    pipe = SanaVideoPipeline.from_pretrained(args.model).to(device, getattr(torch, dtype_name))
+    binning = not args.no_binning
+    pipe.check_size(args.height, args.width, args.frames, binning)  # errors before any work
+    fps = args.fps if args.fps is not None else pipe.options.fps
+    if fps <= 0:
+        raise ValueError(f"--fps must be positive, got {fps}")
+    for i, (prompt, out) in enumerate(zip(prompts, outputs)):
+        result = pipe(
+            prompt,
+            negative_prompt=args.negative_prompt,
+            image=image,
+            height=args.height,
+            width=args.width,
+            frames=args.frames,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+            motion_score=args.motion_score,
+            generator=torch.Generator().manual_seed(args.seed + i),
+            sampler=args.sampler,
+            use_resolution_binning=binning,
+            output_type="np",
+        )
+        write_video(out, result.frames[0], fps=fps)
+        print(f"wrote {out} ({result.frames.shape[1]} frames, {result.frames.shape[3]}x{result.frames.shape[2]}, "
+              f"{fps:g} fps)")
+    return 0

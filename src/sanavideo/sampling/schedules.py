@@ -1,0 +1,76 @@
+"""Flow-matching noise schedules: the sigma grids of the SANA-Video samplers (spec §4.1-§4.3).
+
+A schedule is `sigmas` (N+1 values, decreasing from ~1 to exactly 0) and `timesteps` (the N model inputs,
+`t = 1000·sigma`). The noisy latent at sigma is `x = (1 - sigma)·x0 + sigma·noise`.
+
+The two grids reproduce what the reference samplers use, which are diffusers' schedulers:
+- DPM-Solver++ (`DPMSolverMultistepScheduler(use_flow_sigmas=True)`): `b = linspace(1, 1/1000, N+1)`,
+  `sigma = shift(1 - b)` flipped, last point dropped and replaced by 0. The model inputs are
+  `int(1000·sigma)` (truncated: diffusers stores them as int64, the upstream model truncates them itself).
+- Euler (`FlowMatchEulerDiscreteScheduler(shift=k)`): `t = linspace(1000, 1000·shift(1/1000), N)`, then
+  `sigma = shift(t/1000)`, so the shift is applied twice at the low end (spec §4.3); 0 appended; model
+  inputs are the float `1000·sigma`.
+Both grids are computed in float64 and stored in float32, as diffusers does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+NUM_TRAIN_TIMESTEPS = 1000
+
+
+def shift_sigmas(sigmas: np.ndarray | float, shift: float) -> np.ndarray | float:
+    """The flow shift `s' = k·s / (1 + (k - 1)·s)`: k > 1 spends more steps at high noise."""
+    return shift * sigmas / (1.0 + (shift - 1.0) * sigmas)
+
+
+@dataclass(frozen=True)
+class FlowSchedule:
+    """A sampling grid: `sigmas` (N+1,) float32 decreasing to 0, `timesteps` (N,) float32 model inputs."""
+
+    sigmas: torch.Tensor
+    timesteps: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.sigmas.ndim != 1 or self.timesteps.ndim != 1 or len(self.sigmas) != len(self.timesteps) + 1:
+            raise ValueError(
+                f"a schedule needs N+1 sigmas and N timesteps, got {tuple(self.sigmas.shape)} and "
+                f"{tuple(self.timesteps.shape)}"
+            )
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.timesteps)
+
+
+def _check(num_steps: int, shift: float) -> None:
+    if num_steps < 1:
+        raise ValueError(f"num_inference_steps must be at least 1, got {num_steps}")
+    if shift <= 0:
+        raise ValueError(f"flow_shift must be positive, got {shift}")
+
+
+def dpm_flow_schedule(num_steps: int, shift: float) -> FlowSchedule:
+    """Grid of flow DPM-Solver++ (upstream `time_uniform_flow`, diffusers `use_flow_sigmas`)."""
+    _check(num_steps, shift)
+    base = 1.0 - np.linspace(1.0, 1.0 / NUM_TRAIN_TIMESTEPS, num_steps + 1)  # (N+1,) from 0 to 0.999
+    sigmas = np.flip(shift_sigmas(base, shift))[:-1].copy()  # (N,) from shift(0.999) down, 0 dropped
+    timesteps = (sigmas * NUM_TRAIN_TIMESTEPS).astype(np.int64)  # truncation toward 0, as diffusers does
+    sigmas = np.concatenate([sigmas, [0.0]]).astype(np.float32)
+    return FlowSchedule(torch.from_numpy(sigmas), torch.from_numpy(timesteps).to(torch.float32))
+
+
+def euler_flow_schedule(num_steps: int, shift: float) -> FlowSchedule:
+    """Grid of flow Euler (diffusers `FlowMatchEulerDiscreteScheduler(shift)` with default options)."""
+    _check(num_steps, shift)
+    # the scheduler's own training grid ends at shift(1/1000) (computed in float32 there)
+    sigma_max = float(np.float32(shift_sigmas(np.float32(1.0), np.float32(shift))))
+    sigma_min = float(np.float32(shift_sigmas(np.float32(1.0 / NUM_TRAIN_TIMESTEPS), np.float32(shift))))
+    t = np.linspace(sigma_max * NUM_TRAIN_TIMESTEPS, sigma_min * NUM_TRAIN_TIMESTEPS, num_steps)
+    sigmas = torch.from_numpy(shift_sigmas(t / NUM_TRAIN_TIMESTEPS, shift)).to(torch.float32)  # (N,)
+    timesteps = sigmas * NUM_TRAIN_TIMESTEPS
+    return FlowSchedule(torch.cat([sigmas, torch.zeros(1)]), timesteps)

@@ -1,0 +1,75 @@
+"""`sanavideo generate` writes playable videos from a tiny model folder, and nothing on bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_pipeline_fixtures import tiny_folders_fixture  # noqa: F401  (fixture)
+
+from sanavideo.cli import main
+from sanavideo.video_io import read_video
+
+FAST = ["--frames", "5", "--height", "32", "--width", "32", "--steps", "2", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_folders, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli") / "model"
+    shutil.copytree(tiny_folders["euler"], folder)
+    (folder / "sanavideo.json").write_text(json.dumps({"options": {"fps": 12}}))
+    return folder
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--help"])
+    assert exit_info.value.code == 0
+    assert "--prompts-file" in capsys.readouterr().out
+
+
+def test_generate_mp4(model, tmp_path):
+    out = tmp_path / "clip.mp4"
+    assert main(["generate", "a red circle moves to the right", "-o", str(out), "--model", str(model), *FAST]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape == (5, 32, 32, 3) and fps == pytest.approx(12)  # fps from the model's options
+
+
+def test_image_to_video_gif(model, tmp_path):
+    image = tmp_path / "first.png"
+    Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(image)
+    out = tmp_path / "clip.gif"
+    args = ["generate", "a square", "-o", str(out), "--model", str(model), "--image", str(image), "--fps", "8"]
+    assert main([*args, "--sampler", "dpm", "--guidance", "1", *FAST]) == 0
+    with Image.open(out) as gif:
+        assert gif.n_frames == 5 and gif.info["duration"] == pytest.approx(125, abs=10)  # GIF stores 1/100 s
+
+
+def test_prompts_file(model, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle\n\n# skipped\na blue square\n")
+    out = tmp_path / "v.mp4"
+    assert main(["generate", "--prompts-file", str(prompts), "-o", str(out), "--model", str(model), *FAST]) == 0
+    assert sorted(p.name for p in tmp_path.glob("v_*.mp4")) == ["v_000.mp4", "v_001.mp4"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--frames", "6"], "frames must be 4k+1"),
+        (["--height", "40"], "multiples of the VAE stride x patch = 16 x 16, got 40x32"),
+        (["--guidance", "0.5"], "guidance_scale must be >= 1"),
+        (["--image", "MISSING.png"], "image file not found"),
+        (["-o", "clip.avi"], "must end in one of"),
+        (["--model", "NOT_A_MODEL"], "model path does not exist"),
+    ],
+)
+def test_bad_input_writes_nothing(model, tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    args = ["generate", "a red circle", "-o", "clip.mp4", "--model", str(model), *FAST, *extra]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
