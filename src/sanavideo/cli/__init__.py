@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `--help` lists them.
-SUBCOMMANDS = ["convert", "generate"]
+SUBCOMMANDS = ["convert", "generate", "train", "precompute", "plot_loss"]
 
 
 def build_parser() -> argparse.ArgumentParser:

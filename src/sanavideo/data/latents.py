@@ -1,0 +1,184 @@
+"""Precomputed training data held in memory: latents, text embeddings or token ids, grouped by shape bucket.
+
+On-disk cache layout (written by `sanavideo precompute`, `sanavideo.data.precompute`):
+
+    cache_dir/index.json                 {"version": 1, "items": [{"key", "file", "shape", "caption"}], ...}
+    cache_dir/items/<hash>.safetensors   latents (C, F, H, W); prompt_mask (L,); prompt_embeds (L, D) and/or
+                                         input_ids (L,)
+    cache_dir/empty_prompt.safetensors   the empty prompt, encoded the same way (the "empty" null caption)
+
+`LatentSet` stacks each bucket's items into one tensor per field, so a batch is one `index_select` on the
+training device (no per-step disk IO).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger("sanavideo.data")
+
+CACHE_VERSION = 1
+FIELDS = ("latents", "prompt_embeds", "prompt_mask", "input_ids")
+
+
+@dataclass
+class Batch:
+    latents: torch.Tensor  # (B, C, F, H, W)
+    prompt_mask: torch.Tensor  # (B, L)
+    prompt_embeds: torch.Tensor | None = None  # (B, L, D)
+    input_ids: torch.Tensor | None = None  # (B, L)
+
+
+@dataclass
+class Bucket:
+    shape: tuple[int, ...]  # latent (C, F, H, W)
+    tensors: dict[str, torch.Tensor]  # field -> (N_b, ...)
+
+
+@dataclass
+class LatentSet:
+    """Samples grouped by latent shape; sample i lives at `index[i] = (bucket, row)`."""
+
+    buckets: list[Bucket]
+    index: list[tuple[int, int]]
+    empty_prompt: dict[str, torch.Tensor] = field(default_factory=dict)  # field -> (L, ...) unbatched
+    captions: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def bucket_of(self) -> list[int]:
+        return [b for b, _ in self.index]
+
+    @property
+    def text_len(self) -> int:
+        return self.buckets[0].tensors["prompt_mask"].shape[1]
+
+    @property
+    def caption_channels(self) -> int | None:
+        emb = self.buckets[0].tensors.get("prompt_embeds")
+        return None if emb is None else emb.shape[2]
+
+    def has(self, name: str) -> bool:
+        return all(name in b.tensors for b in self.buckets)
+
+    def to(self, device: torch.device | str) -> LatentSet:
+        buckets = [Bucket(b.shape, {k: v.to(device) for k, v in b.tensors.items()}) for b in self.buckets]
+        empty = {k: v.to(device) for k, v in self.empty_prompt.items()}
+        return LatentSet(buckets, list(self.index), empty, list(self.captions))
+
+    def batch(self, indices: list[int], device: torch.device | str) -> Batch:
+        buckets = {self.index[i][0] for i in indices}
+        if len(buckets) != 1:
+            raise ValueError(f"a batch must come from one shape bucket, got buckets {sorted(buckets)}")
+        b = self.buckets[buckets.pop()]
+        rows = torch.tensor([self.index[i][1] for i in indices], device=b.tensors["latents"].device)
+        out = {k: v.index_select(0, rows).to(device, non_blocking=True) for k, v in b.tensors.items()}
+        return Batch(
+            latents=out["latents"].float(),
+            prompt_mask=out["prompt_mask"],
+            prompt_embeds=out.get("prompt_embeds"),
+            input_ids=out.get("input_ids"),
+        )
+
+    @staticmethod
+    def from_items(items: list[dict[str, torch.Tensor]], captions: list[str] | None = None,
+                   empty_prompt: dict[str, torch.Tensor] | None = None) -> LatentSet:
+        """Group per-sample tensors by latent shape and stack them."""
+        if not items:
+            raise ValueError("no training samples (every clip was skipped or the cache is empty)")
+        names = set(items[0])
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, item in enumerate(items):
+            if set(item) != names:
+                raise ValueError(f"sample {i} has fields {sorted(item)}, expected {sorted(names)}")
+            groups.setdefault(tuple(item["latents"].shape), []).append(i)
+        buckets, index = [], [(-1, -1)] * len(items)
+        for shape, members in sorted(groups.items()):
+            for row, i in enumerate(members):
+                index[i] = (len(buckets), row)
+            stacked = {k: torch.stack([items[i][k] for i in members]) for k in sorted(names)}
+            buckets.append(Bucket(shape, stacked))
+        return LatentSet(buckets, index, dict(empty_prompt or {}), list(captions or []))
+
+
+def load_cache(cache_dir: str | Path) -> LatentSet:
+    """Read a precomputed cache folder into memory (CPU)."""
+    from safetensors.torch import load_file
+
+    cache_dir = Path(cache_dir)
+    index_path = cache_dir / "index.json"
+    if not index_path.is_file():
+        raise FileNotFoundError(f"{index_path} not found: run `sanavideo precompute` first")
+    index = json.loads(index_path.read_text())
+    if index.get("version") != CACHE_VERSION:
+        raise ValueError(f"{index_path}: cache version {index.get('version')}, expected {CACHE_VERSION}")
+    items, captions = [], []
+    for entry in index["items"]:
+        tensors = load_file(str(cache_dir / entry["file"]))
+        if list(tensors["latents"].shape) != entry["shape"]:
+            raise ValueError(
+                f"{entry['file']}: latents {list(tensors['latents'].shape)} but index says {entry['shape']}"
+            )
+        items.append(tensors)
+        captions.append(entry["caption"])
+    empty_path = cache_dir / "empty_prompt.safetensors"
+    empty = load_file(str(empty_path)) if empty_path.is_file() else {}
+    log.info("loaded %d cached samples from %s (%d skipped at precompute)", len(items), cache_dir,
+             index.get("skipped", 0))
+    return LatentSet.from_items(items, captions, empty)
+
+
+class BucketBatchSampler:
+    """Deterministic global batches from one shape bucket each: epoch e is a function of (seed, e) only.
+
+    Within an epoch the samples are shuffled, grouped by bucket, cut into batches of `global_batch` (the
+    remainder of each bucket is dropped), and the batch order is shuffled. Position = (epoch, batch index).
+    """
+
+    def __init__(self, bucket_of: list[int], global_batch: int, seed: int) -> None:
+        self.bucket_of = bucket_of
+        self.global_batch = global_batch
+        self.seed = seed
+        counts: dict[int, int] = {}
+        for b in bucket_of:
+            counts[b] = counts.get(b, 0) + 1
+        if max(counts.values()) < global_batch:
+            raise ValueError(
+                f"global batch {global_batch} (batch_size x ranks x grad_accum) is larger than every shape "
+                f"bucket (sizes {sorted(counts.values(), reverse=True)}); lower data.batch_size or add data"
+            )
+        self._cache: tuple[int, list[list[int]]] | None = None
+
+    def epoch(self, epoch: int) -> list[list[int]]:
+        if self._cache is not None and self._cache[0] == epoch:
+            return self._cache[1]
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        perm = torch.randperm(len(self.bucket_of), generator=gen).tolist()
+        groups: dict[int, list[int]] = {}
+        for i in perm:
+            groups.setdefault(self.bucket_of[i], []).append(i)
+        batches = []
+        for b in sorted(groups):
+            members = groups[b]
+            for start in range(0, len(members) - self.global_batch + 1, self.global_batch):
+                batches.append(members[start : start + self.global_batch])
+        order = torch.randperm(len(batches), generator=gen).tolist()
+        batches = [batches[i] for i in order]
+        self._cache = (epoch, batches)
+        return batches
+
+    def next(self, position: tuple[int, int]) -> tuple[list[int], tuple[int, int]]:
+        """The batch at `position` and the position after it."""
+        epoch, i = position
+        batches = self.epoch(epoch)
+        if i >= len(batches):
+            epoch, i = epoch + 1, 0
+            batches = self.epoch(epoch)
+        return batches[i], (epoch, i + 1)

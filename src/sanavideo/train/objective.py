@@ -1,0 +1,131 @@
+"""The flow-matching training objective of SANA-Video (spec §4.1, §5.1, §2.6).
+
+    x_sigma = (1 - sigma) * x0 + sigma * eps,   target v = eps - x0,   loss = mean (v_pred - v)^2
+
+sigma: logit-normal u, discretised to one of `num_train_timesteps` levels of linspace(0, 0.999) and shifted by
+`flow_shift`; the model receives t = 1000 * sigma. Per-frame variants: image-to-video (frame 0 clean at t = 0
+and out of the loss) and block-causal training (one sigma per chunk, non-decreasing with the chunk index).
+
+All randomness of one optimizer step is drawn for the whole global batch from one seeded generator
+(`StepNoise.draw`), and each rank / micro-batch takes its rows, so the result does not depend on the number of
+ranks or on gradient accumulation, and a resumed run draws exactly what the uninterrupted one drew.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from sanavideo.train.args import ObjectiveArgs
+
+
+def shift_sigma(sigma: torch.Tensor, shift: float) -> torch.Tensor:
+    """sigma' = s * sigma / (1 + (s - 1) * sigma)."""
+    return shift * sigma / (1 + (shift - 1) * sigma)
+
+
+def logit_normal_sigma(normal: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor:
+    """Map standard normals to the discretised, shifted training sigmas (upstream `linear_flow` schedule)."""
+    T = args.num_train_timesteps
+    u = torch.sigmoid(args.logit_mean + args.logit_std * normal)
+    idx = (u * T).long().clamp(0, T - 1)
+    base = idx.to(torch.float32) * (0.999 / (T - 1))  # linspace(0, 0.999, T)[idx]
+    return shift_sigma(base, args.flow_shift)
+
+
+def chunk_sigmas(normals: torch.Tensor, uniforms: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor:
+    """(B, K) per-chunk sigmas, non-decreasing along K (chunk 0 has the least noise).
+
+    scaled: the last chunk's sigma is logit-normal, each earlier one is U(0,1) times the next (upstream's
+    `uniform * t_prev`); sorted: K independent logit-normal sigmas, sorted; shared: one sigma for all chunks.
+    """
+    B, K = normals.shape
+    if args.chunk_timesteps == "shared" or K == 1:
+        return logit_normal_sigma(normals[:, :1], args).expand(B, K)
+    if args.chunk_timesteps == "sorted":
+        return logit_normal_sigma(normals, args).sort(dim=1).values
+    last = logit_normal_sigma(normals[:, -1], args)
+    out = [last]
+    for k in range(K - 2, -1, -1):
+        out.append(out[-1] * uniforms[:, k])
+    return torch.stack(out[::-1], dim=1)
+
+
+@dataclass
+class StepNoise:
+    """Per-sample randomness of one optimizer step for a global batch of G samples."""
+
+    noise: torch.Tensor  # (G, C, F, H, W)
+    normals: torch.Tensor  # (G, K) for the logit-normal sigmas
+    uniforms: torch.Tensor  # (G, K) for the "scaled" chunk sigmas
+    drop: torch.Tensor  # (G,) bool: caption replaced by the null caption
+    i2v: torch.Tensor  # (G,) bool: frame 0 is a clean condition
+
+    @staticmethod
+    def draw(
+        seed: int,
+        step: int,
+        global_batch: int,
+        latent_shape: Sequence[int],
+        num_chunks: int,
+        args: ObjectiveArgs,
+        device: torch.device,
+    ) -> StepNoise:
+        gen = torch.Generator(device=device).manual_seed(step_seed(seed, step))
+        G = global_batch
+        noise = torch.randn((G, *latent_shape), generator=gen, device=device)
+        normals = torch.randn((G, num_chunks), generator=gen, device=device)
+        uniforms = torch.rand((G, num_chunks), generator=gen, device=device)
+        drop = torch.rand((G,), generator=gen, device=device) < args.caption_dropout
+        i2v = torch.rand((G,), generator=gen, device=device) < args.i2v_prob
+        return StepNoise(noise, normals, uniforms, drop, i2v)
+
+    def rows(self, start: int, stop: int) -> StepNoise:
+        return StepNoise(*(t[start:stop] for t in (self.noise, self.normals, self.uniforms, self.drop, self.i2v)))
+
+
+def step_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step * 7919 + 12345) % (2**63 - 1)
+
+
+@dataclass
+class NoisedBatch:
+    noisy: torch.Tensor  # (B, C, F, H, W) model input x_sigma
+    timestep: torch.Tensor  # (B,) or (B, F): 1000 * sigma
+    target: torch.Tensor  # (B, C, F, H, W) eps - x0
+    frame_weight: torch.Tensor  # (B, F) 1 where the frame counts in the loss
+
+
+def add_noise(
+    x0: torch.Tensor, rnd: StepNoise, chunks: list[int], args: ObjectiveArgs, num_train_timesteps: int = 1000
+) -> NoisedBatch:
+    """Noise clean latents x0 (B, C, F, H, W) with per-frame sigmas built from the drawn randomness."""
+    B, _, F, _, _ = x0.shape
+    if sum(chunks) != F:
+        raise ValueError(f"chunk sizes {chunks} must sum to the {F} latent frames")
+    sig_chunk = chunk_sigmas(rnd.normals, rnd.uniforms, args)  # (B, K)
+    sizes = torch.tensor(chunks, device=x0.device)
+    sigma = sig_chunk.repeat_interleave(sizes, dim=1)  # (B, K) -> (B, F)
+    weight = torch.ones(B, F, device=x0.device)
+    if rnd.i2v.any():
+        sigma = sigma.clone()
+        sigma[:, 0] = torch.where(rnd.i2v, torch.zeros_like(sigma[:, 0]), sigma[:, 0])
+        weight[:, 0] = (~rnd.i2v).float()
+    s = sigma[:, None, :, None, None].to(x0.dtype)  # (B, F) -> (B, 1, F, 1, 1)
+    noise = rnd.noise.to(x0.dtype)
+    noisy = (1 - s) * x0 + s * noise
+    per_frame = len(chunks) > 1 or bool(rnd.i2v.any())
+    timestep = sigma * num_train_timesteps if per_frame else sigma[:, 0] * num_train_timesteps
+    return NoisedBatch(noisy, timestep, noise - x0, weight)
+
+
+def frame_losses(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, H, W) -> (B, F) mean squared error per frame, in fp32."""
+    return (pred.float() - target.float()).square().mean(dim=(1, 3, 4))
+
+
+def masked_loss(per_frame: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """(B, F) losses and weights -> (B,) per-sample mean over the frames that count."""
+    return (per_frame * weight).sum(1) / weight.sum(1).clamp_min(1.0)

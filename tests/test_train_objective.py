@@ -1,0 +1,100 @@
+"""The flow-matching objective: schedule, noising, per-chunk sigmas, image-to-video, and causality of
+block-causal training."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sanavideo.config import PRESETS
+from sanavideo.model import SanaVideoTransformer
+from sanavideo.train.args import ObjectiveArgs
+from sanavideo.train.objective import (
+    StepNoise,
+    add_noise,
+    chunk_sigmas,
+    frame_losses,
+    logit_normal_sigma,
+    masked_loss,
+    shift_sigma,
+)
+
+
+def test_schedule_is_the_shifted_discrete_logit_normal():
+    args = ObjectiveArgs(flow_shift=3.0)
+    z = torch.tensor([-50.0, 0.0, 50.0])
+    sig = logit_normal_sigma(z, args)
+    # u -> 0: index 0 -> sigma 0; u = 0.5: index 500 -> 500*0.999/999 = 0.5 -> shift 3: 0.75; u -> 1: 0.999
+    assert sig[0] == 0.0
+    assert sig[1] == pytest.approx(shift_sigma(torch.tensor(0.5), 3.0).item(), abs=1e-6)
+    assert sig[1] == pytest.approx(0.75, abs=1e-6)
+    assert sig[2] == pytest.approx(shift_sigma(torch.tensor(0.999), 3.0).item(), abs=1e-6)
+    draws = logit_normal_sigma(torch.randn(20000, generator=torch.Generator().manual_seed(0)), args)
+    assert 0.6 < draws.median() < 0.9  # shift 3 pushes the mass to high noise
+
+
+@pytest.mark.parametrize("mode", ["scaled", "sorted", "shared"])
+def test_chunk_sigmas_never_decrease_with_the_chunk_index(mode):
+    g = torch.Generator().manual_seed(1)
+    sig = chunk_sigmas(torch.randn(500, 4, generator=g), torch.rand(500, 4, generator=g),
+                       ObjectiveArgs(chunk_timesteps=mode))
+    assert sig.shape == (500, 4)
+    assert (sig[:, 1:] >= sig[:, :-1]).all()
+    assert ((sig >= 0) & (sig <= 1)).all()
+    if mode != "shared":
+        assert (sig[:, 0] < sig[:, -1]).float().mean() > 0.5
+
+
+def test_noising_target_and_i2v():
+    args = ObjectiveArgs(i2v_prob=0.5)
+    x0 = torch.randn(6, 4, 5, 4, 4)
+    rnd = StepNoise.draw(0, 7, 6, x0.shape[1:], 2, args, torch.device("cpu"))
+    rnd.i2v[:] = torch.tensor([True, False, True, False, False, True])
+    nb = add_noise(x0, rnd, [3, 2], args)
+    assert nb.timestep.shape == (6, 5)
+    sigma = nb.timestep / 1000
+    s = sigma[:, None, :, None, None]
+    assert torch.allclose(nb.noisy, (1 - s) * x0 + s * rnd.noise, atol=1e-6)
+    assert torch.equal(nb.target, rnd.noise - x0)
+    # frame 0 of the i2v rows is the clean latent at t = 0 and does not count in the loss
+    assert torch.equal(nb.noisy[rnd.i2v, :, 0], x0[rnd.i2v, :, 0])
+    assert (nb.timestep[rnd.i2v, 0] == 0).all() and (nb.timestep[~rnd.i2v, 0] > 0).all()
+    assert torch.equal(nb.frame_weight[:, 0], (~rnd.i2v).float())
+    # per-frame losses: a row's loss ignores a masked frame
+    per_frame = torch.arange(30, dtype=torch.float32).reshape(6, 5)
+    loss = masked_loss(per_frame, nb.frame_weight)
+    assert loss[0] == per_frame[0, 1:].mean() and loss[1] == per_frame[1].mean()
+
+
+def test_step_noise_rows_do_not_depend_on_the_split():
+    args = ObjectiveArgs(caption_dropout=0.3)
+    full = StepNoise.draw(4, 11, 8, (4, 5, 4, 4), 3, args, torch.device("cpu"))
+    part = StepNoise.draw(4, 11, 8, (4, 5, 4, 4), 3, args, torch.device("cpu")).rows(4, 8)
+    assert torch.equal(full.noise[4:], part.noise) and torch.equal(full.drop[4:], part.drop)
+    other_step = StepNoise.draw(4, 12, 8, (4, 5, 4, 4), 3, args, torch.device("cpu"))
+    assert not torch.equal(full.noise, other_step.noise)
+
+
+def test_block_causal_training_is_causal():
+    """Gradient of chunk 0's loss w.r.t. a later chunk's clean latents (through the noisy input) is exactly 0,
+    and w.r.t. chunk 0's own latents it is not."""
+    torch.manual_seed(0)
+    model = SanaVideoTransformer(PRESETS["tiny"])
+    model.init_weights()
+    for block in model.blocks:  # upstream initialises the temporal conv to zero: make it act
+        torch.nn.init.normal_(block.mlp.t_conv.weight, std=0.3)
+    args = ObjectiveArgs(chunk_timesteps="sorted")
+    chunks = [2, 2, 2]
+    x0 = torch.randn(2, 4, 6, 8, 8, requires_grad=True)
+    rnd = StepNoise.draw(0, 0, 2, x0.shape[1:], len(chunks), args, torch.device("cpu"))
+    nb = add_noise(x0, rnd, chunks, args)
+    pred = model(nb.noisy, nb.timestep, torch.randn(2, 5, 24), torch.ones(2, 5), chunk_frames=chunks)
+    per_frame = frame_losses(pred, nb.target)  # (B, F)
+    (grad,) = torch.autograd.grad(per_frame[:, :2].sum(), x0, retain_graph=True)
+    assert grad[:, :, 2:].abs().max() == 0.0  # exactly zero for chunks 1 and 2
+    assert grad[:, :, :2].abs().max() > 0
+    # chunk 1's loss does see chunk 0 (the mask is causal, not block-diagonal)
+    (grad1,) = torch.autograd.grad(frame_losses(
+        model(nb.noisy, nb.timestep, torch.randn(2, 5, 24), torch.ones(2, 5), chunk_frames=chunks),
+        nb.target)[:, 2:4].sum(), x0)
+    assert grad1[:, :, :2].abs().max() > 0 and grad1[:, :, 4:].abs().max() == 0.0
