@@ -23,7 +23,7 @@ from PIL import Image
 from test_pipeline_fixtures import TEXT_DIM, tiny_folders_fixture  # noqa: F401  (fixture)
 
 from sanavideo import pipeline as pipeline_module
-from sanavideo.adapters import DEFAULT_NEGATIVE_PROMPT, IMAGE_CHI
+from sanavideo.adapters import DEFAULT_NEGATIVE_PROMPT, IMAGE_CHI, PromptFormat
 from sanavideo.pipeline import PipelineOptions, SanaVideoPipeline, sampler_from_diffusers_config
 from sanavideo.sampling import (
     FlowDPMSolver2M,
@@ -244,6 +244,51 @@ def test_explicit_components(tiny_folders):
     assert pipe.to("cpu", torch.float64).vae.dtype == torch.float32  # the VAE stays float32
 
 
+def test_ltx2_vae_adapter_and_pipeline():
+    """LTX-2 VAE: per-channel buffers and scaling_factor normalisation, its strides drive the size checks."""
+    from diffusers import AutoencoderKLLTX2Video
+
+    from sanavideo.adapters import LTX2VAE, wrap_vae
+    from sanavideo.config import ModelConfig
+    from sanavideo.model import SanaVideoTransformer
+
+    torch.manual_seed(0)
+    module = AutoencoderKLLTX2Video(
+        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 16, 32),
+        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1), patch_size=1, patch_size_t=1,
+        scaling_factor=0.5, spatial_compression_ratio=8, temporal_compression_ratio=8,  # what these blocks do
+    ).eval()
+    module.latents_mean.copy_(torch.linspace(-0.5, 0.5, 8))
+    module.latents_std.copy_(torch.linspace(0.5, 2.0, 8))
+    vae = wrap_vae(module)
+    assert isinstance(vae, LTX2VAE) and (vae.latent_channels, vae.temporal_stride, vae.spatial_stride) == (8, 8, 8)
+    video = torch.rand(1, 3, 17, 32, 32) * 2 - 1
+    z = vae.encode(video)
+    mu = module.encode(video).latent_dist.mode()
+    expected = (mu - module.latents_mean.view(1, 8, 1, 1, 1)) * 0.5 / module.latents_std.view(1, 8, 1, 1, 1)
+    torch.testing.assert_close(z, expected)
+    torch.testing.assert_close(vae.decode(z), module.decode(mu).sample.clamp(-1, 1), rtol=1e-4, atol=1e-4)
+
+    config = ModelConfig(num_layers=1, num_heads=2, head_dim=8, cross_num_heads=2, cross_head_dim=8,
+                         caption_channels=TEXT_DIM, in_channels=8, out_channels=8, patch_size=(1, 1, 1), sample_size=8)
+    pipe = SanaVideoPipeline(
+        SanaVideoTransformer(config), vae, TextEncoderForTests(), SamplerConfig("dpm", 8.0), PipelineOptions())
+    out = pipe("a red circle", height=32, width=32, frames=17, num_inference_steps=2, output_type="np", progress=False)
+    assert out.frames.shape == (1, 17, 32, 32, 3)
+    with pytest.raises(ValueError, match=r"frames must be 8k\+1 .*temporal stride 8\), got 13"):
+        pipe("a red circle", height=32, width=32, frames=13, progress=False)
+    with pytest.raises(ValueError, match="stride x patch = 8 x 8, got 32x36"):
+        pipe("a red circle", height=32, width=36, frames=17, progress=False)
+
+
+def TextEncoderForTests():  # noqa: N802  (reads like a class at the call site)
+    from test_pipeline_fixtures import tiny_text_encoder, tiny_tokenizer
+
+    from sanavideo.adapters import TextEncoder
+
+    return TextEncoder(tiny_tokenizer(), tiny_text_encoder(), PromptFormat(chi=None, max_length=8))
+
+
 # -- errors ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pipe(tiny_folders):
@@ -297,3 +342,23 @@ def test_bad_model_paths(tiny_folders, tmp_path, monkeypatch):
     # once it exists, no path loads it
     shutil.copytree(tiny_folders["dpm"], tmp_path / "assets" / "shapes-tiny")
     assert SanaVideoPipeline.from_pretrained().sampler.name == "dpm"
+
+
+def test_resolution_binning_and_crop():
+    """480p models (sample_size 30) generate at diffusers' bin, then resize and center-crop back."""
+    from test_pipeline_fixtures import tiny_vae
+
+    from sanavideo.config import ModelConfig
+    from sanavideo.model import SanaVideoTransformer
+    from sanavideo.pipeline import resize_and_crop
+
+    config = ModelConfig(num_layers=1, num_heads=2, head_dim=8, cross_num_heads=2, cross_head_dim=8,
+                         caption_channels=TEXT_DIM, in_channels=4, out_channels=4, sample_size=30)
+    pipe = SanaVideoPipeline(SanaVideoTransformer(config), tiny_vae())
+    size = pipe.check_size(500, 900, 81)
+    assert (size.gen_height, size.gen_width) == (480, 832) and size.latent_shape == (4, 21, 60, 104)
+    assert pipe.check_size(320, 320, 5).gen_height == 624  # square -> the 1.0 bin
+    assert pipe.check_size(320, 320, 5, use_resolution_binning=False).gen_height == 320
+    video = torch.arange(2 * 3 * 2 * 4 * 8, dtype=torch.float32).reshape(2, 3, 2, 4, 8)
+    out = resize_and_crop(video, 4, 4)  # cover 4x4 keeps the 4x8 size, then crops the middle columns
+    torch.testing.assert_close(out, video[..., 2:6])

@@ -303,8 +303,8 @@ class SanaVideoPipeline:
         elif root.is_dir() and _find_spec(root):
             spec = _read_spec(_find_spec(root))
             layout = "upstream"
-        elif vae is not None and (text_encoder is not None or tokenizer is None):
-            layout = "checkpoint"  # a bare transformer path; the rest was passed in
+        elif vae is not None:
+            layout = "checkpoint"  # a bare transformer path; the VAE (and text encoder) were passed in
         else:
             raise ValueError(
                 f"{root} is not a SANA-Video model: expected a diffusers folder with model_index.json, a folder "

@@ -123,7 +123,9 @@ VAE_TYPES = {"wan": "AutoencoderKLWan", "ltx2": "AutoencoderKLLTX2Video"}
 
 def wrap_vae(vae: torch.nn.Module | VideoVAE) -> VideoVAE:
     """Wrap a diffusers autoencoder module in its adapter (an adapter is returned as is)."""
-    if isinstance(vae, _DiffusersVAE) or (isinstance(vae, VideoVAE) and not isinstance(vae, torch.nn.Module)):
+    if not isinstance(vae, torch.nn.Module):
+        if not isinstance(vae, VideoVAE):
+            raise TypeError(f"{type(vae).__name__} does not implement the VideoVAE protocol (encode, decode, strides)")
         return vae
     name = type(vae).__name__
     if name not in VAE_CLASSES:
