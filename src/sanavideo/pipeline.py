@@ -44,6 +44,7 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sanavideo.adapters.stream_decode import WanStreamDecoder, to_uint8_frames
 from sanavideo.adapters.text import (
     DEFAULT_NEGATIVE_PROMPT,
     PromptFormat,
@@ -60,9 +62,15 @@ from sanavideo.adapters.text import (
     load_text_encoder,
     resolve_chi,
 )
-from sanavideo.adapters.vae import VideoVAE, load_vae, wrap_vae
+from sanavideo.adapters.vae import VideoVAE, WanVAE, load_vae, wrap_vae
 from sanavideo.config import ModelConfig, get_preset
 from sanavideo.sampling import SamplerConfig, TextCondition, denoise, draw_noise
+from sanavideo.sampling.streaming import (
+    StreamSettings,
+    prompt_schedule_from_frames,
+    shifted_timesteps,
+    stream_latents,
+)
 from sanavideo.video_io import load_image
 
 logger = logging.getLogger(__name__)
@@ -577,6 +585,62 @@ class SanaVideoPipeline:
             return SanaVideoPipelineOutput(frames=array)
         pil = [[Image.fromarray((f * 255).round().astype(np.uint8)) for f in clip] for clip in array]
         return SanaVideoPipelineOutput(frames=pil)
+
+
+    # -- streaming (LongSANA) ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def stream(
+        self,
+        prompt: str | Sequence[tuple[int, str]],
+        *,
+        frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        negative_prompt: str | None = None,
+        guidance_scale: float = 1.0,
+        image: Any = None,
+        motion_score: int | None = None,
+        generator: torch.Generator | None = None,
+        chunk_frames: int = 10,
+        steps: int | None = None,
+        flow_shift: float = 8.0,
+        window: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Stream one long video: yields uint8 frame chunks `(T, H, W, 3)` as soon as each is decoded.
+
+        `prompt`: a prompt, or `(video frame index, prompt)` pairs starting at frame 0 for prompt switches (a
+        switch takes effect at the first chunk that starts at or after its frame; the chunk before it is
+        re-cached with the new prompt). `chunk_frames` latent frames per chunk (the remainder joins the
+        first chunk); `steps` re-noising Euler steps (default: upstream's 4 at [1000, 960, 889, 727], else the
+        `flow_shift` grid); `window`: attend to the last N chunks only. Memory stays constant in `frames`.
+        """
+        if not isinstance(self.vae, WanVAE):
+            raise ValueError(f"streaming decode needs the causal Wan VAE; this model has {type(self.vae).__name__}")
+        switches = [(0, prompt)] if isinstance(prompt, str) else [(int(f), str(p)) for f, p in prompt]
+        size = self.check_size(height, width, frames, use_resolution_binning=False)
+        timesteps = StreamSettings.timesteps if steps is None else shifted_timesteps(steps, flow_shift)
+        settings = StreamSettings(chunk_frames, timesteps, float(guidance_scale), window)
+        motion_score = self.options.motion_score if motion_score is None else motion_score
+        device = self.device
+        conds = [self.encode_prompt([p], motion_score=motion_score)[0] for _, p in switches]
+        conds = [TextCondition(c.embeds.to(device), c.mask.to(device)) for c in conds]
+        negative = None
+        if settings.guidance_scale > 1:
+            neg = self.options.negative_prompt if negative_prompt is None else negative_prompt
+            _, negative = self.encode_prompt(negative_prompts=[neg])
+            negative = TextCondition(negative.embeds.to(device), negative.mask.to(device))
+        schedule = prompt_schedule_from_frames(
+            [(f, c) for (f, _), c in zip(switches, conds)], self.vae.temporal_stride, negative
+        )
+        first_frame = None
+        if image is not None:
+            pixels = self._prepare_image(image, size.gen_height, size.gen_width)
+            first_frame = self.vae.encode(pixels).float().to(device)  # (1, C, 1, H', W')
+        decoder = WanStreamDecoder(self.vae)
+        chunks = stream_latents(self.transformer, (1, *size.latent_shape), schedule, settings, generator,
+                                first_frame=first_frame, device=device)
+        for chunk in chunks:
+            yield to_uint8_frames(decoder.decode(chunk.latents.float()))[0].cpu().numpy()
 
 
 def resize_and_crop(video: torch.Tensor, height: int, width: int) -> torch.Tensor:

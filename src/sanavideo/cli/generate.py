@@ -36,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sampler", choices=["dpm", "euler"], default=None, help="default: the model's scheduler")
     p.add_argument("--no-binning", action="store_true", help="generate at exactly --height x --width")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--stream", action="store_true",
+                   help="LongSANA streaming: generate chunk by chunk at constant memory, writing frames as they come")
+    p.add_argument("--chunk-frames", type=int, default=10, help="--stream: latent frames per chunk (default 10)")
+    p.add_argument("--window", type=int, default=None, help="--stream: attend to the last N chunks only")
+    p.add_argument("--switch", action="append", default=[], metavar="FRAME:PROMPT",
+                   help="--stream: switch to PROMPT from video frame FRAME on (repeatable)")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None,
                    help="transformer and text encoder dtype (default: bfloat16 on cuda, float32 on cpu)")
     p.set_defaults(func=run)
@@ -90,6 +96,12 @@ def run(args: argparse.Namespace) -> int:
     fps = args.fps if args.fps is not None else pipe.options.fps
     if fps <= 0:
         raise ValueError(f"--fps must be positive, got {fps}")
+    if args.stream:
+        if len(prompts) != 1:
+            raise ValueError("--stream renders one prompt (use --switch FRAME:PROMPT for prompt changes)")
+        return stream_to_file(pipe, args, prompts[0], outputs[0], image, fps)
+    if args.switch:
+        raise ValueError("--switch needs --stream")
     for i, (prompt, out) in enumerate(zip(prompts, outputs)):
         result = pipe(
             prompt,
@@ -109,4 +121,54 @@ def run(args: argparse.Namespace) -> int:
         write_video(out, result.frames[0], fps=fps)
         print(f"wrote {out} ({result.frames.shape[1]} frames, {result.frames.shape[3]}x{result.frames.shape[2]}, "
               f"{fps:g} fps)")
+    return 0
+
+
+def parse_switches(prompt: str, switches: list[str]) -> list[tuple[int, str]]:
+    """`FRAME:PROMPT` strings -> [(0, prompt), (frame, prompt), ...] sorted by frame."""
+    schedule = [(0, prompt)]
+    for item in switches:
+        frame, sep, text = item.partition(":")
+        if not sep or not frame.strip().isdigit() or not text.strip():
+            raise ValueError(f"--switch must look like FRAME:PROMPT with a frame index >= 1, got {item!r}")
+        if int(frame) < 1:
+            raise ValueError(f"--switch frame must be >= 1 (frame 0 is the main prompt), got {frame}")
+        schedule.append((int(frame), text.strip()))
+    return sorted(schedule)
+
+
+def stream_to_file(pipe, args: argparse.Namespace, prompt: str, out: Path, image, fps: float) -> int:
+    """Stream one long video into `out` chunk by chunk, reporting generated frames per second."""
+    import time
+
+    import torch
+    from tqdm.auto import tqdm
+
+    from sanavideo.video_io import VideoWriter
+
+    frames = args.frames if args.frames is not None else pipe.options.frames
+    chunks = pipe.stream(
+        parse_switches(prompt, args.switch),
+        frames=frames,
+        height=args.height,
+        width=args.width,
+        negative_prompt=args.negative_prompt,
+        guidance_scale=1.0 if args.guidance is None else args.guidance,
+        image=image,
+        motion_score=args.motion_score,
+        generator=torch.Generator().manual_seed(args.seed),
+        chunk_frames=args.chunk_frames,
+        steps=args.steps,
+        window=args.window,
+    )
+    start = time.perf_counter()
+    done = 0
+    with VideoWriter(out, fps=fps) as writer, tqdm(total=frames, unit="frame", desc="streaming") as bar:
+        for chunk in chunks:
+            writer.append(chunk)
+            done += len(chunk)
+            bar.update(len(chunk))
+            bar.set_postfix(gen_fps=f"{done / (time.perf_counter() - start):.1f}")
+    elapsed = time.perf_counter() - start
+    print(f"wrote {out} ({done} frames streamed in {elapsed:.1f} s, {done / elapsed:.1f} generated frames/s)")
     return 0
