@@ -1,0 +1,443 @@
+"""Train the embedded model's small causal video VAE (Wan2.1 architecture) on shapes-world clips.
+
+The VAE is `diffusers.AutoencoderKLWan` with a small config (`VAE_PRESETS["embedded"]`): stride 4 in time and
+8 in space, 16 latent channels, a 32-wide encoder and a 16-wide decoder. The decoder is what streaming
+generation pays for on every frame, so it is sized to decode >= 60 frames/s at 64x64 on 2 CPU cores
+(`decode_fps` measures it).
+
+    python -m sanavideo.train.vae --render 4000 --out runs/vae --device cuda --batch 32 \
+        --steps 100000 --time-budget 200 --lr 1e-3      # a fixed-time GPU run: cosine decay over 200 s
+
+Data: `--render N` renders N clips in memory (`sanavideo.data.shapes`), `--data DIR` reads the mp4 files that
+`write_dataset` wrote. Each step takes random `--frames`-long windows (4k+1), flipped left/right at random.
+Loss: L1 + L2 on [-1, 1] pixels + `kl_weight` x KL. AdamW with warmup and cosine decay, bf16 autocast on CUDA.
+At the end the per-channel mean/std of the posterior means over a sample of clips go into the config as
+`latents_mean` / `latents_std` (the pipeline normalises z = (mu - mean) / std as for Wan), the model is saved
+with `save_pretrained` as fp16 safetensors, and the reconstruction PSNR on held-out clips is reported and
+written to `OUT/vae_train_report.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+VAE_PRESETS: dict[str, dict] = {
+    # The embedded default. Decoder [64, 64, 64, 32, 16] channels, 1.55M params; encoder 3.99M params.
+    # decode_fps(vae, 41, 64) on the 2-core dev CPU: ~78-81 frames/s unloaded (~55-62 with other jobs running).
+    "embedded": dict(
+        base_dim=32,
+        decoder_base_dim=16,
+        z_dim=16,
+        dim_mult=[1, 2, 4, 4],
+        num_res_blocks=1,
+        attn_scales=[],
+        temperal_downsample=[False, True, True],
+        dropout=0.0,
+    ),
+    # Same encoder, narrower decoder (0.88M params, [48, 48, 48, 24, 12] channels): ~118 frames/s unloaded
+    # (~80-87 loaded), for when the transformer needs more of the streaming budget; less decoder capacity.
+    "embedded-fast": dict(
+        base_dim=32,
+        decoder_base_dim=12,
+        z_dim=16,
+        dim_mult=[1, 2, 4, 4],
+        num_res_blocks=1,
+        attn_scales=[],
+        temperal_downsample=[False, True, True],
+        dropout=0.0,
+    ),
+    # Test-sized: same strides (4, 8, 8), a few thousand parameters.
+    "test": dict(
+        base_dim=8,
+        decoder_base_dim=8,
+        z_dim=4,
+        dim_mult=[1, 1, 2, 2],
+        num_res_blocks=1,
+        attn_scales=[],
+        temperal_downsample=[False, True, True],
+        dropout=0.0,
+    ),
+}
+
+
+@dataclass
+class VAETrainArgs:
+    out: str
+    data: str | None = None  # folder of NAME.mp4 (+ NAME.json) clips
+    render: int = 0  # or render this many clips in memory
+    preset: str = "embedded"
+    steps: int = 2000
+    batch: int = 8
+    frames: int = 17  # window length, 4k+1
+    size: int = 64  # canvas side (rendered clips); read clips must already have it
+    render_frames: int = 33  # length of the rendered clips the windows are cut from
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1
+    warmup: int = 100
+    weight_decay: float = 0.01
+    l1_weight: float = 1.0
+    l2_weight: float = 1.0
+    kl_weight: float = 1e-5  # x mean KL per latent element
+    grad_clip: float = 1.0
+    device: str = "cpu"
+    seed: int = 0
+    log_every: int = 20
+    time_budget_s: float | None = None  # stop the loop after this many seconds (fixed-time runs)
+    eval_clips: int = 32  # held-out combinations, fresh seed
+    stats_clips: int = 128  # clips for the latent mean/std
+    init: str | None = None  # continue from a saved VAE folder
+    bf16: bool | None = None  # bf16 autocast; None: on for CUDA, off elsewhere
+
+
+@dataclass
+class VAETrainResult:
+    steps: int
+    losses: list[float]  # logged mean training loss every `log_every` steps
+    psnr_db: float  # held-out reconstruction PSNR
+    fixed_loss_start: float  # L1 + L2 of decode(posterior mean) on a fixed set of training clips, before ...
+    fixed_loss_end: float  # ... and after training
+    latents_mean: list[float]
+    latents_std: list[float]
+    train_seconds: float
+    steps_per_second: float
+    out: str
+    config: dict = field(default_factory=dict)
+
+
+# 1. Data -----------------------------------------------------------------------------------------------------
+
+
+def render_pool(n: int, frames: int, size: int, seed: int, held_out: bool = False) -> np.ndarray:
+    """Render n random clips: uint8 (n, frames, size, size, 3)."""
+    from sanavideo.data.shapes import render, sample_spec
+
+    rng = np.random.default_rng(seed)
+    pool = np.empty((n, frames, size, size, 3), dtype=np.uint8)
+    for i in range(n):
+        pool[i] = render(sample_spec(rng, held_out=held_out), frames, size)
+    return pool
+
+
+def load_pool(data_dir: str | Path, min_frames: int) -> np.ndarray:
+    """Read every NAME.mp4 under data_dir into uint8 (n, T, H, W, 3), cut to the shortest clip's length."""
+    from sanavideo.video_io import read_video
+
+    paths = sorted(Path(data_dir).glob("*.mp4"))
+    if not paths:
+        raise FileNotFoundError(f"no .mp4 clips in {data_dir}")
+    clips = [read_video(p)[0] for p in paths]
+    shapes = {c.shape[1:] for c in clips}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"clips in {data_dir} have different frame sizes {sorted(shapes)}; expected one size"
+        )
+    length = min(c.shape[0] for c in clips)
+    if length < min_frames:
+        raise ValueError(
+            f"clips in {data_dir} have as few as {length} frames; training windows need {min_frames}"
+        )
+    return np.stack([c[:length] for c in clips])
+
+
+def to_model_input(clips: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) in [-1, 1] on device."""
+    x = torch.as_tensor(clips).to(device, non_blocking=True)
+    x = x.permute(0, 4, 1, 2, 3).float()  # (B, T, H, W, 3) -> (B, 3, T, H, W)
+    return x / 127.5 - 1.0
+
+
+def sample_batch(pool: torch.Tensor, batch: int, frames: int, gen: torch.Generator) -> torch.Tensor:
+    """Random clips, random `frames` windows, random left/right flips. pool: uint8 (n, T, H, W, 3)."""
+    n, length = pool.shape[:2]
+    idx = torch.randint(0, n, (batch,), generator=gen)
+    start = torch.randint(0, length - frames + 1, (batch,), generator=gen)
+    flip = torch.rand(batch, generator=gen) < 0.5
+    out = []
+    for i, s, f in zip(idx.tolist(), start.tolist(), flip.tolist()):
+        clip = pool[i, s : s + frames]  # (frames, H, W, 3)
+        out.append(clip.flip(2) if f else clip)
+    return torch.stack(out)
+
+
+# 2. Model ----------------------------------------------------------------------------------------------------
+
+
+def build_vae(preset: str = "embedded", seed: int = 0):
+    from diffusers import AutoencoderKLWan
+
+    if preset not in VAE_PRESETS:
+        raise ValueError(f"unknown VAE preset {preset!r}; expected one of {sorted(VAE_PRESETS)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoencoderKLWan(**VAE_PRESETS[preset])
+
+
+@torch.no_grad()
+def decode_fps(vae, frames: int = 41, size: int = 64, repeats: int = 3) -> float:
+    """Frames per second of `vae.decode` on random latents for a `frames`-long, `size`-pixel clip (best of n)."""
+    if (frames - 1) % 4:
+        raise ValueError(f"frames must be 4k+1, got {frames}")
+    param = next(vae.parameters())
+    z = torch.randn(1, vae.config.z_dim, (frames - 1) // 4 + 1, size // 8, size // 8, dtype=param.dtype)
+    z = z.to(param.device)
+    vae.decode(z[:, :, :2])  # warm-up
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        vae.decode(z)
+        if param.device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return frames / best
+
+
+@torch.no_grad()
+def latent_stats(
+    vae, pool: torch.Tensor, device: torch.device, batch: int, frames: int
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of the posterior means over the clips' first `frames` frames."""
+    total, total_sq, count = None, None, 0
+    for i in range(0, pool.shape[0], batch):
+        x = to_model_input(pool[i : i + batch, :frames], device)
+        mu = vae.encode(x).latent_dist.mean.float()  # (B, C, T', h, w)
+        per_channel = mu.transpose(0, 1).reshape(mu.shape[1], -1)  # (B, C, T', h, w) -> (C, B*T'*h*w)
+        s, sq = per_channel.sum(1).double(), (per_channel.double() ** 2).sum(1)
+        total = s if total is None else total + s
+        total_sq = sq if total_sq is None else total_sq + sq
+        count += per_channel.shape[1]
+    mean = total / count
+    std = (total_sq / count - mean**2).clamp_min(1e-8).sqrt()
+    return mean.tolist(), std.tolist()
+
+
+@torch.no_grad()
+def reconstruction_psnr(vae, pool: torch.Tensor, device: torch.device, batch: int, frames: int) -> float:
+    """PSNR (dB, 8-bit scale) of decode(posterior mean) against the clips' first `frames` frames."""
+    sq_err, count = 0.0, 0
+    for i in range(0, pool.shape[0], batch):
+        clips = pool[i : i + batch, :frames]
+        x = to_model_input(clips, device)
+        rec = vae.decode(vae.encode(x).latent_dist.mode()).sample.float().clamp(-1, 1)
+        rec_u8 = ((rec + 1.0) * 127.5).round()  # (B, 3, T, H, W), values 0..255
+        ref = x.add(1.0).mul(127.5).round()
+        sq_err += float(((rec_u8 - ref) ** 2).sum())
+        count += ref.numel()
+    mse = sq_err / count
+    return float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+@torch.no_grad()
+def reconstruction_loss(vae, clips: torch.Tensor, device: torch.device, frames: int) -> float:
+    """Deterministic L1 + L2 of decode(posterior mean) on uint8 clips (B, T, H, W, 3), first `frames` frames."""
+    was_training = vae.training
+    vae.eval()
+    x = to_model_input(clips[:, :frames], device)
+    rec = vae.decode(vae.encode(x).latent_dist.mode()).sample.float()
+    vae.train(was_training)
+    return float((rec - x).abs().mean() + ((rec - x) ** 2).mean())
+
+
+# 3. Training -------------------------------------------------------------------------------------------------
+
+
+def _lr_factor(step: int, warmup: int, progress: float, min_ratio: float) -> float:
+    """Linear warm-up over `warmup` steps times a cosine decay to `min_ratio` over progress in [0, 1]."""
+    warm = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    return warm * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
+    """Train, normalise, save and evaluate a VAE as described in the module docstring."""
+    from diffusers import AutoencoderKLWan
+
+    if (args.frames - 1) % 4:
+        raise ValueError(f"--frames must be 4k+1 for the causal VAE (17, 33, ...), got {args.frames}")
+    if args.size % 8:
+        raise ValueError(f"--size must be a multiple of the VAE's spatial stride 8, got {args.size}")
+    if (args.data is None) == (args.render <= 0):
+        raise ValueError("give exactly one data source: --data DIR or --render N (N > 0)")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but torch.cuda.is_available() is False")
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # Data: training pool, held-out evaluation clips (unseen combinations, another seed), stats clips.
+    t0 = time.perf_counter()
+    if args.data is not None:
+        train_np = load_pool(args.data, args.frames)
+        size = train_np.shape[2]
+    else:
+        train_np = render_pool(args.render, max(args.render_frames, args.frames), args.size, seed=args.seed)
+        size = args.size
+    eval_np = render_pool(args.eval_clips, args.frames, size, seed=args.seed + 1_000_003, held_out=True)
+    stats_idx = np.random.default_rng(args.seed).permutation(len(train_np))[: args.stats_clips]
+    pool = torch.from_numpy(train_np)
+    if device.type == "cuda":
+        pool = pool.to(device)  # the whole uint8 pool lives on the GPU: batches never wait for the host
+    log(
+        f"data: {tuple(train_np.shape)} training clips, {len(eval_np)} held-out clips ({time.perf_counter() - t0:.1f} s)"
+    )
+
+    # Model and optimiser.
+    if args.init:
+        vae = AutoencoderKLWan.from_pretrained(args.init, torch_dtype=torch.float32)
+    else:
+        vae = build_vae(args.preset, seed=args.seed)
+    vae.to(device).train()
+    n_params = sum(p.numel() for p in vae.parameters())
+    log(f"vae: {args.init or args.preset} {n_params / 1e6:.2f}M params on {device}")
+    opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.99))
+    gen = torch.Generator().manual_seed(args.seed)
+    amp = device.type == "cuda" if args.bf16 is None else args.bf16
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest 3-D conv kernels
+
+    fixed = pool[: min(len(pool), 8)]
+    fixed_start = reconstruction_loss(vae, fixed, device, args.frames)
+    losses: list[float] = []
+    window: list[float] = []
+    start = time.perf_counter()
+    step = 0
+    while step < args.steps:
+        elapsed = time.perf_counter() - start
+        if args.time_budget_s is not None and elapsed >= args.time_budget_s:
+            log(f"time budget of {args.time_budget_s:.0f} s reached after {step} steps")
+            break
+        progress = step / args.steps
+        if args.time_budget_s:
+            progress = max(progress, elapsed / args.time_budget_s)
+        for group in opt.param_groups:
+            group["lr"] = args.lr * _lr_factor(step, args.warmup, progress, args.min_lr_ratio)
+
+        x = to_model_input(sample_batch(pool, args.batch, args.frames, gen), device)  # (B, 3, T, H, W)
+        with autocast:
+            posterior = vae.encode(x).latent_dist
+            z = posterior.sample()
+            rec = vae.decode(z).sample
+        rec = rec.float()
+        l1 = (rec - x).abs().mean()
+        l2 = ((rec - x) ** 2).mean()
+        # KL to N(0, 1) per latent element (diffusers' .kl() sums over only some axes of 5-D latents).
+        mu, logvar = posterior.mean.float(), posterior.logvar.float()
+        kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).mean()
+        loss = args.l1_weight * l1 + args.l2_weight * l2 + args.kl_weight * kl
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite VAE loss at step {step}: l1={l1.item()} l2={l2.item()} kl={kl.item()}"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), args.grad_clip)
+        opt.step()
+        step += 1
+        window.append(loss.item())
+        if step % args.log_every == 0 or step == args.steps:
+            mean_loss = float(np.mean(window))
+            losses.append(mean_loss)
+            window = []
+            rate = step / (time.perf_counter() - start)
+            log(
+                f"step {step}/{args.steps} loss {mean_loss:.4f} (l1 {l1.item():.4f} l2 {l2.item():.5f} "
+                f"kl {kl.item():.2f}) lr {opt.param_groups[0]['lr']:.2e} {rate:.2f} steps/s"
+            )
+    if window:
+        losses.append(float(np.mean(window)))
+    train_seconds = time.perf_counter() - start
+
+    # Latent normalisation constants, evaluation, save.
+    fixed_end = reconstruction_loss(vae, fixed, device, args.frames)
+    log(f"fixed-batch reconstruction loss {fixed_start:.4f} -> {fixed_end:.4f}")
+    vae.eval()
+    eval_batch = max(1, min(args.batch, 16))
+    stats_pool = torch.from_numpy(train_np[stats_idx]).to(device)
+    mean, std = latent_stats(vae, stats_pool, device, eval_batch, args.frames)
+    vae.register_to_config(latents_mean=mean, latents_std=std)
+    psnr = reconstruction_psnr(vae, torch.from_numpy(eval_np).to(device), device, eval_batch, args.frames)
+    log(f"held-out reconstruction PSNR {psnr:.2f} dB over {len(eval_np)} clips of {args.frames} frames")
+    vae.half().save_pretrained(out, safe_serialization=True)  # fp16 safetensors; load with torch_dtype
+    result = VAETrainResult(
+        steps=step,
+        losses=losses,
+        psnr_db=psnr,
+        fixed_loss_start=fixed_start,
+        fixed_loss_end=fixed_end,
+        latents_mean=mean,
+        latents_std=std,
+        train_seconds=train_seconds,
+        steps_per_second=step / max(train_seconds, 1e-9),
+        out=str(out),
+        config=dict(vae.config),
+    )
+    report = {"args": asdict(args), **{k: v for k, v in asdict(result).items() if k != "config"}}
+    (out / "vae_train_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    log(f"saved {out} ({step} steps in {train_seconds:.0f} s)")
+    return result
+
+
+def _parse(argv: list[str] | None) -> VAETrainArgs:
+    defaults = VAETrainArgs(out="")
+    p = argparse.ArgumentParser(prog="python -m sanavideo.train.vae", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--out", required=True, help="folder for the saved VAE (save_pretrained, fp16 safetensors)"
+    )
+    p.add_argument("--data", default=None, help="folder of NAME.mp4 clips (from sanavideo.data.shapes)")
+    p.add_argument("--render", type=int, default=0, help="render this many clips in memory instead of --data")
+    p.add_argument("--preset", default=defaults.preset, choices=sorted(VAE_PRESETS))
+    p.add_argument("--init", default=None, help="continue training a saved VAE folder")
+    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--batch", type=int, default=defaults.batch)
+    p.add_argument("--frames", type=int, default=defaults.frames, help="training window, 4k+1")
+    p.add_argument("--size", type=int, default=defaults.size, help="canvas side for --render")
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--warmup", type=int, default=defaults.warmup, help="linear warm-up steps")
+    p.add_argument("--kl-weight", type=float, default=defaults.kl_weight)
+    p.add_argument("--device", default=defaults.device)
+    p.add_argument(
+        "--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA)"
+    )
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--log-every", type=int, default=defaults.log_every)
+    p.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
+    p.add_argument("--eval-clips", type=int, default=defaults.eval_clips)
+    p.add_argument("--stats-clips", type=int, default=defaults.stats_clips)
+    a = p.parse_args(argv)
+    return VAETrainArgs(
+        out=a.out,
+        data=a.data,
+        render=a.render,
+        preset=a.preset,
+        init=a.init,
+        steps=a.steps,
+        batch=a.batch,
+        frames=a.frames,
+        size=a.size,
+        lr=a.lr,
+        warmup=a.warmup,
+        kl_weight=a.kl_weight,
+        device=a.device,
+        bf16=a.bf16,
+        seed=a.seed,
+        log_every=a.log_every,
+        time_budget_s=a.time_budget,
+        eval_clips=a.eval_clips,
+        stats_clips=a.stats_clips,
+    )
+
+
+def main(argv: list[str] | None = None) -> VAETrainResult:
+    return train_vae(_parse(argv))
+
+
+if __name__ == "__main__":
+    main()

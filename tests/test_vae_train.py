@@ -1,0 +1,78 @@
+"""The small Wan2.1-style VAE: presets keep Wan's strides, and a tiny CPU training run learns and saves."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sanavideo.train.vae import VAE_PRESETS, VAETrainArgs, build_vae, main, render_pool, train_vae
+
+
+@pytest.mark.parametrize("preset", sorted(VAE_PRESETS))
+def test_presets_have_wan_strides(preset):
+    vae = build_vae(preset).eval()
+    z_dim = VAE_PRESETS[preset]["z_dim"]
+    x = torch.zeros(1, 3, 9, 32, 32)  # 9 frames = 4*2 + 1
+    with torch.no_grad():
+        z = vae.encode(x).latent_dist.mode()
+        assert z.shape == (1, z_dim, 3, 4, 4)  # (B, C, (T-1)/4 + 1, H/8, W/8)
+        assert vae.decode(z).sample.shape == x.shape
+
+
+def test_tiny_training_learns_normalises_and_saves(tmp_path):
+    from diffusers import AutoencoderKLWan
+    from safetensors.torch import load_file
+
+    args = VAETrainArgs(
+        out=str(tmp_path / "vae"),
+        render=24,
+        preset="test",
+        steps=30,
+        batch=2,
+        frames=9,
+        size=32,
+        lr=3e-3,
+        warmup=3,
+        log_every=10,
+        eval_clips=4,
+        stats_clips=8,
+    )
+    result = train_vae(args, log=lambda msg: None)
+    assert result.steps == 30 and len(result.losses) == 3
+    assert result.fixed_loss_end < 0.9 * result.fixed_loss_start, (
+        result.fixed_loss_start,
+        result.fixed_loss_end,
+    )
+    assert np.isfinite(result.psnr_db)
+    z_dim = VAE_PRESETS["test"]["z_dim"]
+    assert len(result.latents_mean) == len(result.latents_std) == z_dim
+    assert all(s > 0 for s in result.latents_std)
+
+    weights = tmp_path / "vae" / "diffusion_pytorch_model.safetensors"
+    assert {t.dtype for t in load_file(weights).values()} == {torch.float16}  # saved as fp16 safetensors
+    vae = AutoencoderKLWan.from_pretrained(tmp_path / "vae", torch_dtype=torch.float32)
+    assert vae.config.latents_mean == pytest.approx(result.latents_mean)
+    assert vae.config.latents_std == pytest.approx(result.latents_std)
+    report = json.loads((tmp_path / "vae" / "vae_train_report.json").read_text())
+    assert report["psnr_db"] == pytest.approx(result.psnr_db) and report["steps"] == 30
+
+    # The normalised posterior means of training clips are roughly zero-mean, unit-std per channel.
+    vae = vae.float().eval()
+    clips = torch.from_numpy(render_pool(8, 9, 32, seed=args.seed))  # the first training clips
+    x = clips.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # (B, T, H, W, 3) -> (B, 3, T, H, W)
+    with torch.no_grad():
+        mu = vae.encode(x).latent_dist.mean
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    z = (mu - mean) / std
+    assert z.mean().abs() < 0.5 and 0.5 < z.std() < 2.0
+
+
+def test_cli_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="4k\\+1"):
+        main(["--render", "2", "--out", str(tmp_path), "--frames", "8", "--preset", "test"])
+    with pytest.raises(ValueError, match="exactly one data source"):
+        main(["--out", str(tmp_path), "--preset", "test"])
