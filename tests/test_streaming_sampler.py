@@ -211,3 +211,19 @@ def test_stream_decode_equals_one_shot(layout):
     streamed = torch.cat(parts, dim=2)
     assert streamed.shape == whole.shape == (1, 3, 25, 32, 32)
     assert (streamed - whole).abs().max().item() < 1e-4
+
+
+def test_model_noise_renoising_is_a_flow_euler_solve():
+    """With fresh_noise=False each chunk is solved by deterministic flow Euler, x <- x + (s_next - s) v."""
+    model = make_model()
+    cond = condition(1)
+    settings = StreamSettings(chunk_frames=7, timesteps=(1000.0, 800.0, 500.0, 200.0), fresh_noise=False)
+    _, streamed = run_stream(model, settings, PromptSchedule([(0, cond)]))
+    g = torch.Generator().manual_seed(3)
+    x = draw_noise(SHAPE, g)
+    sig = [t / 1000 for t in settings.timesteps]
+    with torch.no_grad():
+        for i, s in enumerate(sig):
+            v = model(x, torch.full((1,), s * 1000), cond.embeds, cond.mask)
+            x = x + ((sig[i + 1] if i + 1 < len(sig) else 0.0) - s) * v
+    assert rel_err(streamed, x) < 1e-5

@@ -226,3 +226,9 @@ def test_plot_loss(tmp_path):
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics.write_text('{"loss": 1.0}\n')
     assert main(["plot-loss", str(metrics), "-o", str(tmp_path / "bad.png")]) == 2
+
+
+def test_max_seconds_stops_early_and_still_checkpoints(tmp_path):
+    result = train(make_args(tmp_path, max_steps=10_000, log_every=2, max_seconds=0.0))
+    assert result.steps == 2  # stopped at the first log step once the (zero) budget was spent
+    assert Path(result.checkpoint).is_dir()

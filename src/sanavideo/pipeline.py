@@ -109,6 +109,11 @@ class PipelineOptions:
     num_inference_steps: int = 50
     guidance_scale: float = 6.0
     fps: float = 16.0
+    # streaming (`stream`, `generate --stream`): upstream LongSANA defaults
+    stream_chunk_frames: int = 10  # latent frames per chunk
+    stream_steps: int | None = None  # None: upstream's [1000, 960, 889, 727]; else the flow-shift grid
+    stream_window: int | None = None  # attend to the last N chunks only
+    stream_fresh_noise: bool = True  # re-noise with fresh noise (upstream) or the model's noise estimate
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: PipelineOptions | None = None) -> PipelineOptions:
@@ -601,26 +606,36 @@ class SanaVideoPipeline:
         image: Any = None,
         motion_score: int | None = None,
         generator: torch.Generator | None = None,
-        chunk_frames: int = 10,
+        chunk_frames: int | None = None,
         steps: int | None = None,
-        flow_shift: float = 8.0,
         window: int | None = None,
+        fresh_noise: bool | None = None,
     ) -> Iterator[np.ndarray]:
         """Stream one long video: yields uint8 frame chunks `(T, H, W, 3)` as soon as each is decoded.
 
         `prompt`: a prompt, or `(video frame index, prompt)` pairs starting at frame 0 for prompt switches (a
         switch takes effect at the first chunk that starts at or after its frame; the chunk before it is
         re-cached with the new prompt). `chunk_frames` latent frames per chunk (the remainder joins the
-        first chunk); `steps` re-noising Euler steps (default: upstream's 4 at [1000, 960, 889, 727], else the
-        `flow_shift` grid); `window`: attend to the last N chunks only. Memory stays constant in `frames`.
+        first chunk); `steps` re-noising Euler steps (upstream's 4 at [1000, 960, 889, 727] when None, else
+        the grid of the sampler's flow shift); `window`: attend to the last N chunks only; `fresh_noise`:
+        re-noise with fresh noise (upstream) or the model's own noise estimate (a deterministic Euler solve).
+        Defaults come from the model's options (`stream_*`). Memory stays constant in `frames`.
         """
         if not isinstance(self.vae, WanVAE):
             raise ValueError(f"streaming decode needs the causal Wan VAE; this model has {type(self.vae).__name__}")
         switches = [(0, prompt)] if isinstance(prompt, str) else [(int(f), str(p)) for f, p in prompt]
         size = self.check_size(height, width, frames, use_resolution_binning=False)
-        timesteps = StreamSettings.timesteps if steps is None else shifted_timesteps(steps, flow_shift)
-        settings = StreamSettings(chunk_frames, timesteps, float(guidance_scale), window)
-        motion_score = self.options.motion_score if motion_score is None else motion_score
+        opts = self.options
+        steps = opts.stream_steps if steps is None else steps
+        timesteps = StreamSettings.timesteps if steps is None else shifted_timesteps(steps, self.sampler.flow_shift)
+        settings = StreamSettings(
+            chunk_frames=opts.stream_chunk_frames if chunk_frames is None else chunk_frames,
+            timesteps=timesteps,
+            guidance_scale=float(guidance_scale),
+            window=opts.stream_window if window is None else window,
+            fresh_noise=opts.stream_fresh_noise if fresh_noise is None else fresh_noise,
+        )
+        motion_score = opts.motion_score if motion_score is None else motion_score
         device = self.device
         conds = [self.encode_prompt([p], motion_score=motion_score)[0] for _, p in switches]
         conds = [TextCondition(c.embeds.to(device), c.mask.to(device)) for c in conds]

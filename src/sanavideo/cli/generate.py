@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--stream", action="store_true",
                    help="LongSANA streaming: generate chunk by chunk at constant memory, writing frames as they come")
-    p.add_argument("--chunk-frames", type=int, default=10, help="--stream: latent frames per chunk (default 10)")
+    p.add_argument("--chunk-frames", type=int, default=None,
+                   help="--stream: latent frames per chunk (default: the model's, upstream 10)")
     p.add_argument("--window", type=int, default=None, help="--stream: attend to the last N chunks only")
     p.add_argument("--switch", action="append", default=[], metavar="FRAME:PROMPT",
                    help="--stream: switch to PROMPT from video frame FRAME on (repeatable)")

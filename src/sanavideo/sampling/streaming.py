@@ -6,7 +6,8 @@ For each chunk of latent frames (the remainder of the division goes to the first
     for i, t in enumerate(timesteps):            # few-step re-noising flow Euler: [1000, 960, 889, 727]
         v  = model(x, t, prompt, cache=cache)      # attends to all earlier chunks through the cache
         x0 = x - sigma_t * v
-        x  = (1 - sigma_next) * x0 + sigma_next * fresh_noise      (not after the last step)
+        x  = (1 - sigma_next) * x0 + sigma_next * noise'   (not after the last step; noise' is fresh
+                                                             noise, or the model's own noise estimate)
     model(x0, t=0, prompt, cache=cache); cache.advance()          # clean-context pass commits the chunk
     yield x0
 
@@ -46,6 +47,9 @@ class StreamSettings:
     timesteps: tuple[float, ...] = (1000.0, 960.0, 889.0, 727.0)
     guidance_scale: float = 1.0  # upstream streams without CFG
     window: int | None = None  # attend to the last N chunks only; None = the whole history
+    # re-noise with fresh noise (upstream, for few-step distilled models) or with the noise the model
+    # implies, eps = (x - (1 - sigma) x0) / sigma, which makes each chunk a deterministic flow Euler ODE solve
+    fresh_noise: bool = True
 
     def __post_init__(self) -> None:
         if self.chunk_frames < 1:
@@ -160,7 +164,11 @@ def stream_latents(
             if clean_first:
                 x0[:, :, :1] = first_frame.to(x0)
             if i + 1 < len(settings.timesteps):
-                x = (1 - sigmas[i + 1]) * x0 + sigmas[i + 1] * draw_noise(x0.shape, generator, device)
+                if settings.fresh_noise:
+                    eps = draw_noise(x0.shape, generator, device)
+                else:
+                    eps = (x - (1 - sigmas[i]) * x0) / sigmas[i]
+                x = (1 - sigmas[i + 1]) * x0 + sigmas[i + 1] * eps
         # clean-context pass: write this chunk into the state
         _model_call(model, x0, torch.zeros(B, device=device), cond, negative, settings.guidance_scale, cache)
         cache.advance()

@@ -101,6 +101,7 @@ class LoraArgs:
 class TrainArgs:
     output_dir: str = "runs/train"
     max_steps: int = 1000  # optimizer steps
+    max_seconds: float | None = None  # also stop (checkpoint, export) once training has run this long
     seed: int = 0
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     precision: str = "auto"  # auto (bf16 autocast where supported), bf16, fp32

@@ -308,6 +308,10 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
                 log.info("step %d/%d  loss %.4f  lr %.3g  grad %.3g  %.1f samples/s", step, args.max_steps,
                          record["loss"], record["lr"], record["grad_norm"], sps)
             window, window_steps, window_start = [], 0, time.perf_counter()
+        at_log_step = step % args.log_every == 0  # checked with the log: it syncs with the device
+        if args.max_seconds is not None and at_log_step and _out_of_time(run_start, args.max_seconds, info, device):
+            log.info("stopping at step %d: max_seconds=%g reached", step, args.max_seconds)
+            break
         if args.checkpoint_every and step % args.checkpoint_every == 0 and step < args.max_steps:
             result.checkpoint = str(save(step))
 
@@ -382,6 +386,14 @@ def _save_checkpoint(args: TrainArgs, info: D.DistInfo, modules: Modules, optimi
         log.info("saved checkpoint %s", path)
     D.barrier(info)
     return path
+
+
+def _out_of_time(run_start: float, max_seconds: float, info: D.DistInfo, device: torch.device) -> bool:
+    """Whether the time budget is spent; rank 0's clock decides for every rank."""
+    flag = torch.tensor([float(time.perf_counter() - run_start > max_seconds)], device=device)
+    if info.distributed:
+        torch.distributed.broadcast(flag, src=0)
+    return bool(flag.item())
 
 
 def _export(args: TrainArgs, info: D.DistInfo, modules: Modules, ema: EMA | None, null_caption: torch.Tensor,
