@@ -1,0 +1,232 @@
+"""The recipe of the embedded default model (`sanavideo/assets/shapes-tiny`), end to end, device-agnostic.
+
+    python -m sanavideo.train.embedded --out runs/embedded --device cuda --vae-seconds 150 --dit-seconds 280
+
+1. train the small causal Wan VAE on rendered shapes clips (`sanavideo.train.vae`);
+2. render the transformer's training clips, encode them with that VAE and tokenize their captions into a
+   latent cache (the layout `sanavideo precompute` writes; no video files, so no video codec is needed);
+3. train the SANA-Video transformer block-causally with image-to-video joint training, together with a tiny
+   Gemma-2 text encoder (`sanavideo.train`, config `configs/embedded-shapes.yaml`);
+4. assemble a diffusers-layout pipeline folder: model_index.json, transformer/ (diffusers keys, fp16),
+   vae/, text_encoder/, tokenizer/, scheduler/, plus sanavideo.json with the model's prompt and streaming
+   options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CONFIG = Path(__file__).resolve().parents[3] / "configs" / "embedded-shapes.yaml"
+
+
+@dataclass
+class EmbeddedRecipe:
+    out: str = "runs/embedded"
+    device: str = "auto"
+    seed: int = 0
+    size: int = 64  # canvas side, pixels
+    frames: int = 33  # frames per transformer training clip (9 latent frames)
+    clips: int = 6000  # transformer training clips
+    vae_clips: int = 4000  # clips rendered for the VAE
+    vae_steps: int = 100_000
+    vae_seconds: float = 150.0
+    vae_batch: int = 32
+    max_text_length: int = 32
+    dit_seconds: float = 280.0
+    dit_steps: int = 100_000
+    config: str = str(CONFIG)
+    overrides: list[str] = field(default_factory=list)  # extra `key=value` for the training config
+
+    @property
+    def root(self) -> Path:
+        return Path(self.out)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
+    from sanavideo.train.vae import VAETrainArgs, train_vae
+
+    out = recipe.root / "vae"
+    args = VAETrainArgs(
+        out=str(out), render=recipe.vae_clips, preset="embedded", steps=recipe.vae_steps, batch=recipe.vae_batch,
+        size=recipe.size, lr=1e-3, warmup=100, device=str(_device(recipe.device)), seed=recipe.seed,
+        log_every=50, time_budget_s=recipe.vae_seconds,
+    )
+    result = train_vae(args, log=log)
+    log(f"vae: {result.steps} steps, held-out PSNR {result.psnr_db:.2f} dB")
+    return out
+
+
+def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, log=print) -> Path:
+    """Render clips, encode them with the trained VAE, tokenize captions; write `precompute`'s cache layout."""
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer
+
+    from sanavideo.adapters.vae import load_vae
+    from sanavideo.data.latents import CACHE_VERSION
+    from sanavideo.data.shapes import caption, render, sample_spec
+
+    device = _device(recipe.device)
+    vae = load_vae(vae_dir).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(str(text_dir / "tokenizer"))
+    cache = recipe.root / "cache"
+    (cache / "items").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(recipe.seed + 1)
+
+    def tokens(text: str) -> dict[str, torch.Tensor]:
+        tok = tokenizer([text], padding="max_length", max_length=recipe.max_text_length, truncation=True,
+                        return_tensors="pt")
+        return {"input_ids": tok.input_ids[0].long(), "prompt_mask": tok.attention_mask[0].long()}
+
+    entries, batch, start = [], 64, time.perf_counter()
+    for first in range(0, recipe.clips, batch):
+        specs = [sample_spec(rng) for _ in range(min(batch, recipe.clips - first))]
+        clips = np.stack([render(s, recipe.frames, recipe.size) for s in specs])  # (b, T, H, W, 3)
+        video = torch.from_numpy(clips).to(device).permute(0, 4, 1, 2, 3).float() / 127.5 - 1  # (b, 3, T, H, W)
+        latents = vae.encode(video).float().cpu()  # (b, C, T', H', W')
+        for j, spec in enumerate(specs):
+            text = caption(spec, rng)
+            name = f"{first + j:06d}"
+            save_file({"latents": latents[j].contiguous(), **tokens(text)}, str(cache / "items" / f"{name}.safetensors"))
+            entries.append({"key": name, "file": f"items/{name}.safetensors", "shape": list(latents[j].shape),
+                            "caption": text})
+    save_file(tokens(""), str(cache / "empty_prompt.safetensors"))
+    index = {"version": CACHE_VERSION, "encoders": str(vae_dir), "num_frames": recipe.frames,
+             "resolution": recipe.size, "max_text_length": recipe.max_text_length, "store_embeddings": False,
+             "chi": "none", "lowercase": True, "skipped": 0, "items": entries}
+    (cache / "index.json").write_text(json.dumps(index))
+    log(f"cache: {len(entries)} clips encoded in {time.perf_counter() - start:.1f} s, latents {entries[0]['shape']}")
+    return cache
+
+
+def train_embedded_transformer(recipe: EmbeddedRecipe, cache: Path, text_dir: Path, log=print) -> Path:
+    from sanavideo.train import load_args, train
+
+    overrides = [
+        f"output_dir={recipe.root / 'dit'}", f"data.cache_dir={cache}", f"text_encoder.path={text_dir}",
+        f"max_steps={recipe.dit_steps}", f"max_seconds={recipe.dit_seconds}", f"device={recipe.device}",
+        f"seed={recipe.seed}", f"data.max_text_length={recipe.max_text_length}", *recipe.overrides,
+    ]
+    result = train(load_args(recipe.config, overrides))
+    log(f"transformer: {result.steps} steps, {result.samples_per_second:.0f} samples/s, "
+        f"last loss {result.losses[-1]:.4f}")
+    return Path(result.export_dir)
+
+
+def assemble(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, target: Path) -> Path:
+    """Write the diffusers-layout pipeline folder the package ships."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    from sanavideo.convert.io import save_diffusers
+    from sanavideo.model import SanaVideoTransformer
+
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    model = SanaVideoTransformer.from_pretrained(final / "transformer")
+    state = {k: v.half() for k, v in model.state_dict().items()}
+    save_diffusers(state, model.config, target / "transformer")
+    shutil.copytree(vae_dir, target / "vae", ignore=shutil.ignore_patterns("*.json.tmp", "vae_train_report.json"))
+    shutil.copytree(final / "text_encoder", target / "text_encoder")
+    shutil.copytree(final / "tokenizer", target / "tokenizer")
+    shift = float(load_training_shift(final))
+    DPMSolverMultistepScheduler(use_flow_sigmas=True, flow_shift=shift, prediction_type="flow_prediction").save_pretrained(
+        target / "scheduler"
+    )
+    index = {
+        "_class_name": "SanaVideoPipeline", "_diffusers_version": "0.42.1",
+        "transformer": ["diffusers", "SanaVideoTransformer3DModel"], "vae": ["diffusers", "AutoencoderKLWan"],
+        "text_encoder": ["transformers", "Gemma2Model"], "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
+        "scheduler": ["diffusers", "DPMSolverMultistepScheduler"],
+    }
+    (target / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    chunk = int(load_chunk_frames(final))
+    options = {
+        "chi": "none", "lowercase_prompts": True, "max_sequence_length": recipe.max_text_length,
+        "negative_prompt": "", "height": recipe.size, "width": recipe.size, "frames": recipe.frames,
+        "num_inference_steps": 20, "guidance_scale": 3.0, "fps": 16,
+        "stream_chunk_frames": chunk, "stream_steps": 8, "stream_window": 2, "stream_fresh_noise": False,
+    }
+    (target / "sanavideo.json").write_text(json.dumps({"options": options}, indent=2) + "\n")
+    return target
+
+
+def _train_config(final: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((final / "train_config.yaml").read_text())
+
+
+def load_training_shift(final: Path) -> float:
+    return _train_config(final)["objective"]["flow_shift"]
+
+
+def load_chunk_frames(final: Path) -> int:
+    chunk = _train_config(final)["objective"]["chunk_frames"]
+    if not isinstance(chunk, int):
+        raise ValueError(f"the embedded recipe trains with an integer objective.chunk_frames, got {chunk!r}")
+    return chunk
+
+
+def run(recipe: EmbeddedRecipe, log=print) -> Path:
+    from sanavideo.data.shapes_text import build_text_encoder, build_tokenizer
+
+    torch.manual_seed(recipe.seed)
+    recipe.root.mkdir(parents=True, exist_ok=True)
+    text_dir = recipe.root / "text"
+    tokenizer = build_tokenizer(model_max_length=recipe.max_text_length)
+    tokenizer.save_pretrained(str(text_dir / "tokenizer"))
+    build_text_encoder(recipe.seed, vocab_size=len(tokenizer)).save_pretrained(str(text_dir / "text_encoder"))
+    t0 = time.perf_counter()
+    vae_dir = train_embedded_vae(recipe, log)
+    log(f"[{time.perf_counter() - t0:.0f} s] vae done")
+    cache = build_latent_cache(recipe, vae_dir, text_dir, log)
+    log(f"[{time.perf_counter() - t0:.0f} s] cache done")
+    final = train_embedded_transformer(recipe, cache, text_dir, log)
+    log(f"[{time.perf_counter() - t0:.0f} s] transformer done")
+    return assemble(recipe, final, vae_dir, recipe.root / "shapes-tiny")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    d = EmbeddedRecipe()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=d.out)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--clips", type=int, default=d.clips)
+    p.add_argument("--vae-clips", type=int, default=d.vae_clips)
+    p.add_argument("--vae-steps", type=int, default=d.vae_steps)
+    p.add_argument("--vae-seconds", type=float, default=d.vae_seconds)
+    p.add_argument("--vae-batch", type=int, default=d.vae_batch)
+    p.add_argument("--dit-steps", type=int, default=d.dit_steps)
+    p.add_argument("--dit-seconds", type=float, default=d.dit_seconds)
+    p.add_argument("--config", default=d.config)
+    p.add_argument("overrides", nargs="*", help="training config overrides key=value")
+    a = p.parse_args(argv)
+    recipe = EmbeddedRecipe(
+        out=a.out, device=a.device, seed=a.seed, clips=a.clips, vae_clips=a.vae_clips, vae_steps=a.vae_steps,
+        vae_seconds=a.vae_seconds, vae_batch=a.vae_batch, dit_steps=a.dit_steps, dit_seconds=a.dit_seconds,
+        config=a.config, overrides=a.overrides,
+    )
+    folder = run(recipe, log=lambda msg: print(msg, flush=True))
+    print(f"embedded model written to {folder}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
