@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order `--help` lists them.
-SUBCOMMANDS = ["convert", "generate", "train", "precompute", "plot_loss"]
+SUBCOMMANDS = ["convert", "generate", "train", "precompute", "plot_loss", "eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:

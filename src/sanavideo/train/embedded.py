@@ -44,6 +44,8 @@ class EmbeddedRecipe:
     dit_steps: int = 100_000
     config: str = str(CONFIG)
     overrides: list[str] = field(default_factory=list)  # extra `key=value` for the training config
+    vae_from: str | None = None  # use this trained VAE folder instead of training one (step 1)
+    init_from: str | None = None  # a pipeline folder whose transformer/, text_encoder/, tokenizer/ start training
 
     @property
     def root(self) -> Path:
@@ -120,6 +122,8 @@ def train_embedded_transformer(recipe: EmbeddedRecipe, cache: Path, text_dir: Pa
         f"max_steps={recipe.dit_steps}", f"max_seconds={recipe.dit_seconds}", f"device={recipe.device}",
         f"seed={recipe.seed}", f"data.max_text_length={recipe.max_text_length}", *recipe.overrides,
     ]
+    if recipe.init_from is not None:
+        overrides.append(f"model.init_from={Path(recipe.init_from) / 'transformer'}")
     result = train(load_args(recipe.config, overrides))
     log(f"transformer: {result.steps} steps, {result.samples_per_second:.0f} samples/s, "
         f"last loss {result.losses[-1]:.4f}")
@@ -186,12 +190,15 @@ def run(recipe: EmbeddedRecipe, log=print) -> Path:
 
     torch.manual_seed(recipe.seed)
     recipe.root.mkdir(parents=True, exist_ok=True)
-    text_dir = recipe.root / "text"
-    tokenizer = build_tokenizer(model_max_length=recipe.max_text_length)
-    tokenizer.save_pretrained(str(text_dir / "tokenizer"))
-    build_text_encoder(recipe.seed, vocab_size=len(tokenizer)).save_pretrained(str(text_dir / "text_encoder"))
+    if recipe.init_from is not None:
+        text_dir = Path(recipe.init_from)  # its text_encoder/ and tokenizer/
+    else:
+        text_dir = recipe.root / "text"
+        tokenizer = build_tokenizer(model_max_length=recipe.max_text_length)
+        tokenizer.save_pretrained(str(text_dir / "tokenizer"))
+        build_text_encoder(recipe.seed, vocab_size=len(tokenizer)).save_pretrained(str(text_dir / "text_encoder"))
     t0 = time.perf_counter()
-    vae_dir = train_embedded_vae(recipe, log)
+    vae_dir = Path(recipe.vae_from) if recipe.vae_from is not None else train_embedded_vae(recipe, log)
     log(f"[{time.perf_counter() - t0:.0f} s] vae done")
     cache = build_latent_cache(recipe, vae_dir, text_dir, log)
     log(f"[{time.perf_counter() - t0:.0f} s] cache done")
@@ -217,12 +224,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dit-steps", type=int, default=d.dit_steps)
     p.add_argument("--dit-seconds", type=float, default=d.dit_seconds)
     p.add_argument("--config", default=d.config)
+    p.add_argument("--vae-from", default=None, help="a trained VAE folder (skips VAE training)")
+    p.add_argument("--init-from", default=None, help="pipeline folder to start the transformer and text encoder from")
     p.add_argument("overrides", nargs="*", help="training config overrides key=value")
     a = p.parse_args(argv)
     recipe = EmbeddedRecipe(
         out=a.out, device=a.device, seed=a.seed, clips=a.clips, vae_clips=a.vae_clips, vae_steps=a.vae_steps,
         vae_seconds=a.vae_seconds, vae_batch=a.vae_batch, dit_steps=a.dit_steps, dit_seconds=a.dit_seconds,
-        config=a.config, overrides=a.overrides,
+        config=a.config, overrides=a.overrides, vae_from=a.vae_from, init_from=a.init_from,
     )
     folder = run(recipe, log=lambda msg: print(msg, flush=True))
     print(f"embedded model written to {folder}", flush=True)

@@ -54,6 +54,18 @@ VAE_PRESETS: dict[str, dict] = {
         temperal_downsample=[False, True, True],
         dropout=0.0,
     ),
+    # The embedded default as shipped: `embedded`'s decoder with a half-width encoder (base 16), which trains
+    # about twice as fast on a CPU; flat-coloured shapes need no more.
+    "embedded-light": dict(
+        base_dim=16,
+        decoder_base_dim=16,
+        z_dim=16,
+        dim_mult=[1, 2, 4, 4],
+        num_res_blocks=1,
+        attn_scales=[],
+        temperal_downsample=[False, True, True],
+        dropout=0.0,
+    ),
     # Test-sized: same strides (4, 8, 8), a few thousand parameters.
     "test": dict(
         base_dim=8,
@@ -86,6 +98,9 @@ class VAETrainArgs:
     l1_weight: float = 1.0
     l2_weight: float = 1.0
     kl_weight: float = 1e-5  # x mean KL per latent element
+    # extra weight of object pixels (those that differ from the clip's background colour): the object covers
+    # ~6% of a frame, and without it early training settles on reconstructing the background alone
+    foreground_weight: float = 10.0
     grad_clip: float = 1.0
     device: str = "cpu"
     seed: int = 0
@@ -248,6 +263,17 @@ def reconstruction_loss(vae, clips: torch.Tensor, device: torch.device, frames: 
 # 3. Training -------------------------------------------------------------------------------------------------
 
 
+def pixel_weights(x: torch.Tensor, foreground_weight: float) -> torch.Tensor:
+    """1 for background pixels, 1 + foreground_weight for pixels unlike the clip's background colour.
+
+    x: (B, 3, T, H, W) in [-1, 1]; the background colour of a clip is the per-channel median of its first
+    frame (the object covers well under half of it).
+    """
+    background = x[:, :, 0].flatten(2).median(dim=2).values  # (B, 3)
+    differs = (x - background[:, :, None, None, None]).abs().amax(dim=1, keepdim=True) > 0.05
+    return 1.0 + foreground_weight * differs.float()
+
+
 def _lr_factor(step: int, warmup: int, progress: float, min_ratio: float) -> float:
     """Linear warm-up over `warmup` steps times a cosine decay to `min_ratio` over progress in [0, 1]."""
     warm = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
@@ -326,8 +352,9 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
             z = posterior.sample()
             rec = vae.decode(z).sample
         rec = rec.float()
-        l1 = (rec - x).abs().mean()
-        l2 = ((rec - x) ** 2).mean()
+        weight = pixel_weights(x, args.foreground_weight)  # (B, 1, T, H, W)
+        l1 = ((rec - x).abs() * weight).mean()
+        l2 = ((rec - x) ** 2 * weight).mean()
         # KL to N(0, 1) per latent element (diffusers' .kl() sums over only some axes of 5-D latents).
         mu, logvar = posterior.mean.float(), posterior.logvar.float()
         kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).mean()
@@ -394,6 +421,7 @@ def _parse(argv: list[str] | None) -> VAETrainArgs:
     p.add_argument("--data", default=None, help="folder of NAME.mp4 clips (from sanavideo.data.shapes)")
     p.add_argument("--render", type=int, default=0, help="render this many clips in memory instead of --data")
     p.add_argument("--preset", default=defaults.preset, choices=sorted(VAE_PRESETS))
+    p.add_argument("--foreground-weight", type=float, default=defaults.foreground_weight)
     p.add_argument("--init", default=None, help="continue training a saved VAE folder")
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument("--batch", type=int, default=defaults.batch)
@@ -417,6 +445,7 @@ def _parse(argv: list[str] | None) -> VAETrainArgs:
         data=a.data,
         render=a.render,
         preset=a.preset,
+        foreground_weight=a.foreground_weight,
         init=a.init,
         steps=a.steps,
         batch=a.batch,

@@ -1,0 +1,106 @@
+"""Evaluate a model on the shapes world: generate clips for seen and held-out prompts, check each with the
+shapes evaluator (colour, shape, motion; long-clip checks for streamed clips), and summarise pass rates.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sanavideo.data.shapes import HELD_OUT, ClipSpec, caption, sample_spec
+from sanavideo.eval.shapes import CHECKS, evaluate_clip
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    n: int = 12  # prompts per split (seen, held-out)
+    seed: int = 0
+    frames: int = 33
+    long_frames: int = 0  # > 0: also stream one clip of this many frames per split for the long-clip checks
+    mode: str = "t2v"  # "t2v" (the pipeline's sampler) or "stream" (chunk by chunk through the cache)
+
+
+def eval_prompts(n: int, seed: int) -> dict[str, list[str]]:
+    """`n` seen and `n` held-out prompts, deterministic in `seed`. Held-out prompts cycle through HELD_OUT."""
+    rng = np.random.default_rng(seed)
+    seen = [caption(sample_spec(rng), rng, motion_score=False) for _ in range(n)]
+    held = []
+    for i in range(n):
+        colour, shape, motion = HELD_OUT[i % len(HELD_OUT)]
+        held.append(caption(ClipSpec(colour, shape, motion), rng, motion_score=False))
+    return {"seen": seen, "held_out": held}
+
+
+def generate(pipe, prompt: str, frames: int, mode: str, seed: int) -> np.ndarray:
+    generator = torch.Generator().manual_seed(seed)
+    if mode == "stream":
+        return np.concatenate(list(pipe.stream(prompt, frames=frames, generator=generator)))
+    out = pipe(prompt, frames=frames, generator=generator, output_type="np", progress=False)
+    return (out.frames[0] * 255).round().astype(np.uint8)
+
+
+def evaluate_model(pipe, request: EvalRequest, log=print) -> dict:
+    """Run the evaluation; returns {"request", "splits": {split: {"rates", "clips"}}}."""
+    result: dict = {"request": asdict(request), "splits": {}}
+    for split, prompts in eval_prompts(request.n, request.seed).items():
+        clips = []
+        for i, prompt in enumerate(prompts):
+            frames = generate(pipe, prompt, request.frames, request.mode, request.seed + i)
+            report = evaluate_clip(frames, prompt)
+            clips.append({"prompt": prompt, "passed": report.passed, "failures": report.failures(),
+                          "checks": report.checks(), "colour": report.colour_measured,
+                          "shape": report.shape_measured, "motion": report.motion_measured})
+            log(f"{split:8s} {'pass' if report.passed else 'FAIL'}  {prompt}  {report.failures() or ''}")
+        rates = _rates(clips)
+        if request.long_frames:
+            frames = generate(pipe, prompts[0], request.long_frames, "stream", request.seed)
+            long_report = evaluate_clip(frames, prompts[0])
+            rates["long_clip"] = {name: getattr(long_report, name) for name in
+                                  ("one_object_ok", "area_stable_ok", "colour_stable_ok", "motion_at_end_ok")}
+            rates["long_clip"]["prompt"] = prompts[0]
+            rates["long_clip"]["frames"] = request.long_frames
+        result["splits"][split] = {"rates": rates, "clips": clips}
+    return result
+
+
+def _rates(clips: list[dict]) -> dict:
+    rates: dict = {}
+    for name in CHECKS:
+        values = [c["checks"][name] for c in clips if c["checks"][name] is not None]
+        if values:
+            rates[name] = float(np.mean(values))
+    rates["all"] = float(np.mean([c["passed"] for c in clips]))
+    return rates
+
+
+def format_table(result: dict) -> str:
+    splits = list(result["splits"])
+    names = [n for n in (*CHECKS, "all") if any(n in result["splits"][s]["rates"] for s in splits)]
+    lines = ["| check | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
+    for name in names:
+        cells = []
+        for s in splits:
+            value = result["splits"][s]["rates"].get(name)
+            cells.append("-" if value is None else f"{value:.2f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_json(result: dict, path: str | Path) -> None:
+    from sanavideo.fsutil import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(result, indent=1, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    if isinstance(value, (np.bool_, np.integer, np.floating)):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+__all__ = ["EvalRequest", "evaluate_model", "format_table", "write_json"]
