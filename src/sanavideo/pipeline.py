@@ -299,9 +299,12 @@ class SanaVideoPipeline:
         """Load a diffusers-layout folder, an upstream-layout `sanavideo.json`/`.yaml` (file or its folder), a
         bare transformer checkpoint (with the other parts passed in), or the embedded model (`path=None`).
 
-        `dtype` applies to the transformer and the text encoder; the VAE stays float32.
+        `dtype` applies to the transformer and the text encoder (default float32, as diffusers loads, whatever
+        the stored precision); the VAE stays float32.
         """
         from sanavideo.model import SanaVideoTransformer
+
+        dtype = torch.float32 if dtype is None else dtype
 
         root = _resolve_model_path(path)
         spec: dict[str, Any] = {}
