@@ -50,7 +50,10 @@ def test_eval_cli_on_a_tiny_model(tiny_folders, tmp_path):
     (model / "sanavideo.json").write_text(json.dumps({"options": {
         "height": 32, "width": 32, "frames": 5, "num_inference_steps": 2, "guidance_scale": 1.0}}))
     out = tmp_path / "eval.json"
-    assert main(["eval", "shapes", "--model", str(model), "--n", "1", "--frames", "5", "-o", str(out)]) == 0
+    sheet = tmp_path / "sheet.png"
+    assert main(["eval", "shapes", "--model", str(model), "--n", "1", "--frames", "5", "-o", str(out),
+                 "--sheet", str(sheet)]) == 0
+    assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads(out.read_text())
     assert set(data["splits"]) == {"seen", "held_out"} and len(data["splits"]["seen"]["clips"]) == 1
     assert main(["eval", "shapes", "--model", str(model), "--frames", "6", "-o", str(out)]) == 2  # not 4k+1

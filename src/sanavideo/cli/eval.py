@@ -21,12 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="generate with the pipeline's sampler or chunk by chunk through the streaming cache")
     p.add_argument("--long-frames", type=int, default=0,
                    help="also stream one clip of this many frames per split for the long-clip checks (e.g. 961)")
+    p.add_argument("--sheet", default=None, help="also write a PNG contact sheet of the generated clips")
     p.add_argument("-o", "--output", default="eval_shapes.json", help="JSON results (default %(default)s)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sanavideo.eval.run import EvalRequest, evaluate_model, format_table, write_json
+    from sanavideo.eval.run import EvalRequest, contact_sheet, evaluate_model, format_table, write_json
     from sanavideo.pipeline import SanaVideoPipeline
 
     if args.n < 1:
@@ -36,8 +37,12 @@ def run(args: argparse.Namespace) -> int:
     if args.long_frames:
         pipe.check_size(frames=args.long_frames)
     request = EvalRequest(n=args.n, seed=args.seed, frames=args.frames, long_frames=args.long_frames, mode=args.mode)
-    result = evaluate_model(pipe, request)
+    rows: list | None = [] if args.sheet else None
+    result = evaluate_model(pipe, request, sheet_rows=rows)
     print(format_table(result))
     write_json(result, args.output)
     print(f"wrote {args.output}")
+    if args.sheet:
+        contact_sheet(rows, args.sheet)
+        print(f"wrote {args.sheet}")
     return 0

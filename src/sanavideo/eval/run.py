@@ -43,13 +43,17 @@ def generate(pipe, prompt: str, frames: int, mode: str, seed: int) -> np.ndarray
     return (out.frames[0] * 255).round().astype(np.uint8)
 
 
-def evaluate_model(pipe, request: EvalRequest, log=print) -> dict:
-    """Run the evaluation; returns {"request", "splits": {split: {"rates", "clips"}}}."""
+def evaluate_model(pipe, request: EvalRequest, log=print, sheet_rows: list | None = None) -> dict:
+    """Run the evaluation; returns {"request", "splits": {split: {"rates", "clips"}}}. With `sheet_rows`, a
+    row of 5 evenly spaced frames of every generated clip is appended to it (for `contact_sheet`)."""
     result: dict = {"request": asdict(request), "splits": {}}
     for split, prompts in eval_prompts(request.n, request.seed).items():
         clips = []
         for i, prompt in enumerate(prompts):
             frames = generate(pipe, prompt, request.frames, request.mode, request.seed + i)
+            if sheet_rows is not None:
+                picks = np.linspace(0, len(frames) - 1, 5).round().astype(int)
+                sheet_rows.append((f"[{split}] {prompt}", frames[picks]))
             report = evaluate_clip(frames, prompt)
             clips.append({"prompt": prompt, "passed": report.passed, "failures": report.failures(),
                           "checks": report.checks(), "colour": report.colour_measured,
@@ -90,6 +94,26 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def contact_sheet(rows: list, path: str | Path, scale: int = 2) -> None:
+    """A PNG with one row per clip: its caption, then 5 frames (uint8 (5, H, W, 3)), written atomically."""
+    from PIL import Image, ImageDraw
+
+    from sanavideo.fsutil import atomic_path
+
+    h, w = rows[0][1].shape[1:3]
+    cell_h, cell_w, label_w = h * scale, w * scale, 330
+    sheet = Image.new("RGB", (label_w + 5 * (cell_w + 4), len(rows) * (cell_h + 4)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for r, (label, frames) in enumerate(rows):
+        y = r * (cell_h + 4)
+        draw.text((4, y + cell_h // 2 - 6), label[:58], fill=(0, 0, 0))
+        for c, frame in enumerate(frames):
+            tile = Image.fromarray(frame).resize((cell_w, cell_h), Image.NEAREST)
+            sheet.paste(tile, (label_w + c * (cell_w + 4), y))
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG")
+
+
 def write_json(result: dict, path: str | Path) -> None:
     from sanavideo.fsutil import atomic_path
 
@@ -103,4 +127,4 @@ def _jsonable(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-__all__ = ["EvalRequest", "evaluate_model", "format_table", "write_json"]
+__all__ = ["EvalRequest", "contact_sheet", "evaluate_model", "format_table", "write_json"]
