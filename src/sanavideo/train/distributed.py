@@ -61,6 +61,7 @@ def setup(device_spec: str) -> DistInfo:
 
 def teardown(info: DistInfo) -> None:
     if info.owns_group and dist.is_initialized():
+        dist.barrier()  # no rank tears the group down while another still has collectives in flight
         dist.destroy_process_group()
 
 
