@@ -76,7 +76,7 @@ def run_transformer(model: str | None, frames: int, variant: str) -> dict:
                 q, k, v = attn.qkv(x).chunk(3, dim=-1)
                 q, k = attn.q_norm(q), attn.k_norm(k)
                 q, k, v = (t.reshape(B, N, attn.heads, attn.head_dim) for t in (q, k, v))
-                q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+                q, k = apply_rope(q, rope), apply_rope(k, rope)
                 # (B, N, H, d) -> (B, H, N, d); the chunk attends to every stored chunk and to itself
                 q, k, v = (t.transpose(1, 2) for t in (q, k, v))
                 keys = torch.cat([*store["k"], k], dim=2)

@@ -58,7 +58,7 @@ class CaptionMLP(nn.Module):
         self.fc2 = nn.Linear(hidden, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        return linear(self.fc2, self.act(linear(self.fc1, x)))
 
 
 class CaptionEmbedder(nn.Module):
@@ -91,23 +91,36 @@ def temporal_taps(
     y: (B, F, HW, D) point-conv output; weight: (D, D, 3, 1), taps for frames f-1, f, f+1.
     Frame f sees f-1 (the previous chunk's last frame at a chunk start; `tail` (B, HW, D), or zero, at the
     first frame) and f+1 only inside its own chunk; a chunk's last frame sees zero padding.
-    With one chunk and no tail this is upstream's symmetric conv with zero padding.
+    With one chunk and no tail this is upstream's symmetric conv with zero padding. Each chunk is convolved
+    on its own, so a later chunk cannot change an earlier chunk's output by even a rounding error.
     """
-    B, F_, HW, D = y.shape
-    taps = F.linear(y, weight[:, :, :, 0].permute(2, 0, 1).reshape(3 * D, D))  # (B, F, HW, 3D)
-    prev_tap, mid_tap, next_tap = taps.split(D, dim=-1)
-    out = mid_tap.clone()
-    out[:, 1:] += prev_tap[:, :-1]
-    if tail is not None:
-        out[:, 0] += F.linear(tail, weight[:, :, 0, 0])
-    # next-frame term, cut at every chunk end
-    start = 0
-    for size in chunk_frames:
-        end = start + size
-        if size > 1:
-            out[:, start : end - 1] += next_tap[:, start + 1 : end]
-        start = end
-    return out
+    xt = y.permute(0, 3, 1, 2)  # (B, F, HW, D) -> (B, D, F, HW), a channels-last view
+    if len(chunk_frames) == 1 and tail is None:
+        out = F.conv2d(xt, weight, padding=(1, 0))
+    else:
+        zero = torch.zeros_like(xt[:, :, :1])
+        left = zero if tail is None else tail.permute(0, 2, 1)[:, :, None]  # (B, HW, D) -> (B, D, 1, HW)
+        pieces, start = [], 0
+        for size in chunk_frames:
+            segment = torch.cat([left, xt[:, :, start : start + size], zero], dim=2)  # (B, D, size + 2, HW)
+            pieces.append(F.conv2d(segment, weight))
+            left = xt[:, :, start + size - 1 : start + size]
+            start += size
+        out = torch.cat(pieces, dim=2)
+    return out.permute(0, 2, 3, 1)  # (B, D, F, HW) -> (B, F, HW, D)
+
+
+def linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`module(x)` for a linear layer on tokens (B, N, D_in). In CPU float32 inference a plain nn.Linear runs
+    as a 1x1 convolution on a channels-last view: oneDNN's convolution is about twice as fast as torch's CPU
+    GEMM on the machines measured (docs/benchmarks.md). Elsewhere, and for wrapped layers (LoRA), it is
+    the module's own forward."""
+    if type(module) is not nn.Linear or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_grad_enabled():
+        return module(x)
+    B, N, D = x.shape
+    view = x.reshape(B, N, 1, D).permute(0, 3, 1, 2)  # (B, N, D) -> (B, D, N, 1) channels-last
+    out = F.conv2d(view, module.weight[:, :, None, None], module.bias)
+    return out.permute(0, 2, 3, 1).reshape(B, N, -1)  # (B, D_out, N, 1) -> (B, N, D_out)
 
 
 class MixFFN(nn.Module):
@@ -137,10 +150,12 @@ class MixFFN(nn.Module):
         f, h, w = grid
         # (B, N, D) -> (B*F, D, H, W) as a channels-last view
         z = x.reshape(B * f, h, w, D).permute(0, 3, 1, 2)
-        z = F.silu(self.inverted_conv(z))
+        inplace = not torch.is_grad_enabled()  # inference: reuse the big activations' memory
+        z = F.silu(self.inverted_conv(z), inplace=inplace)
         z = self.depth_conv(z)
         value, gate = z.chunk(2, dim=1)
-        z = self.point_conv(value * F.silu(gate))
+        gate = F.silu(gate, inplace=inplace)
+        z = self.point_conv(value.mul_(gate) if inplace else value * gate)
         y = z.permute(0, 2, 3, 1).reshape(B, f, h * w, D)  # (B*F, D, H, W) -> (B, F, HW, D)
         out = y + temporal_taps(y, self.t_conv.weight, chunk_frames, tail)
         return out.reshape(B, N, D), y[:, -1]

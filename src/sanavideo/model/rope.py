@@ -22,13 +22,13 @@ def _axis_angles(positions: torch.Tensor, dim: int, theta: float) -> torch.Tenso
     return positions.to(torch.float64)[:, None] * inv_freq[None]
 
 
-def rope_cos_sin(
+def rope_rotation(
     grid: tuple[int, int, int], head_dim: int, theta: float, frame_offset: int = 0, device=None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of the rotation angles for a (f, h, w) token grid in (f, h, w) row-major order.
+) -> torch.Tensor:
+    """Unit complex rotations e^(i angle) for a (f, h, w) token grid in (f, h, w) row-major order.
 
-    Returns two float32 tensors of shape (N, 1, head_dim // 2), N = f*h*w, ready to broadcast over heads.
-    Frames sit at absolute positions frame_offset .. frame_offset + f - 1.
+    Returns complex64 of shape (N, 1, head_dim // 2), N = f*h*w, ready to broadcast over heads. Frames sit
+    at absolute positions frame_offset .. frame_offset + f - 1.
     """
     f, h, w = grid
     t_dim, h_dim, w_dim = axis_dims(head_dim)
@@ -44,12 +44,10 @@ def rope_cos_sin(
         dim=-1,
     )  # (f, h, w, head_dim // 2)
     angles = angles.reshape(f * h * w, 1, head_dim // 2)
-    return angles.cos().float(), angles.sin().float()
+    return torch.polar(torch.ones_like(angles), angles).to(torch.complex64)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate adjacent channel pairs of x (B, N, heads, d) in float32; returns float32."""
-    pairs = x.float().unflatten(-1, (-1, 2))  # (B, N, heads, d/2, 2)
-    x1, x2 = pairs[..., 0], pairs[..., 1]
-    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
-    return out.flatten(-2)  # (B, N, heads, d)
+def apply_rope(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate adjacent channel pairs (2j, 2j+1) of x (B, N, heads, d) as complex numbers; returns float32."""
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # (B, N, heads, d/2) complex
+    return torch.view_as_real(pairs * rotation).flatten(-2)  # (B, N, heads, d)

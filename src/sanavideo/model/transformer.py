@@ -25,8 +25,8 @@ from torch import nn
 from sanavideo.config import ModelConfig
 from sanavideo.model.attention import AttentionState, CrossAttention, LinearSelfAttention
 from sanavideo.model.cache import StreamingCache
-from sanavideo.model.layers import CaptionEmbedder, MixFFN, RMSNorm, TimestepEmbedder
-from sanavideo.model.rope import rope_cos_sin
+from sanavideo.model.layers import CaptionEmbedder, MixFFN, RMSNorm, TimestepEmbedder, linear
+from sanavideo.model.rope import rope_rotation
 
 
 def chunk_layout(num_frames: int, chunk_frames: int | Sequence[int] | None) -> list[int]:
@@ -65,7 +65,7 @@ class SanaVideoBlock(nn.Module):
         y_bias: torch.Tensor | None,
         t_mod: torch.Tensor,
         grid: tuple[int, int, int],
-        rope: tuple[torch.Tensor, torch.Tensor],
+        rope: torch.Tensor,
         chunk_frames: list[int],
         history: AttentionState | None = None,
         tail: torch.Tensor | None = None,
@@ -119,7 +119,7 @@ class FinalLayer(nn.Module):
         # (B, T, D) -> 2 x (B, T, 1, D)
         shift, scale = (self.scale_shift_table[None, None] + t_emb[:, :, None]).unsqueeze(2).unbind(3)
         x = self.norm_final(x).reshape(B, frames, N // frames, D) * (1 + scale) + shift
-        return self.linear(x.reshape(B, N, D).to(self.linear.weight.dtype))
+        return linear(self.linear, x.reshape(B, N, D).to(self.linear.weight.dtype))
 
 
 class SanaVideoTransformer(nn.Module):
@@ -209,7 +209,7 @@ class SanaVideoTransformer(nn.Module):
 
         # 1. patches -> tokens (B, N, D)
         x = self.x_embedder(latents)
-        rope = rope_cos_sin(grid, cfg.head_dim, cfg.rope_theta, frame_offset, device=x.device)
+        rope = rope_rotation(grid, cfg.head_dim, cfg.rope_theta, frame_offset, device=x.device)
 
         # 2. timestep -> embedded t (B, T, D) and block modulations (B, T, 6D), T = 1 or frames
         if cfg.integer_timesteps:
