@@ -19,12 +19,7 @@ WORDS = ["a", "red", "blue", "circle", "square", "moves", "left", "right", "moti
     str(i) for i in range(40)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_mp4(path: Path, frames: int, height: int = 48, width: int = 64, seed: int = 0) -> None:

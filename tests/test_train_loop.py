@@ -19,13 +19,7 @@ from sanavideo.train.objective import shift_sigma
 SYN = {"num_samples": 16, "num_classes": 4}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # two busy cores: one intra-op thread is many times faster than two for these tiny models
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_args(tmp: Path, **changes) -> TrainArgs:

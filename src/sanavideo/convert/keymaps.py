@@ -65,6 +65,14 @@ def _split_key(key: str) -> tuple[str, str]:
     return module, name
 
 
+def _renamed(module: str, name: str, renames: list[tuple[re.Pattern, str]], direction: str) -> str:
+    """The key `module.name` after the first matching module rename; an unmapped key is an error naming it."""
+    for pat, target in renames:
+        if m := pat.match(module):
+            return _join(_fill(target, m), name)
+    raise KeyError(f"no {direction} key for {_join(module, name)!r} (see sanavideo.convert.keymaps)")
+
+
 def original_to_diffusers(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Convert an upstream state dict; every key must be mapped or in ORIGINAL_IGNORED."""
     out: dict[str, torch.Tensor] = {}
@@ -80,12 +88,7 @@ def original_to_diffusers(state: dict[str, torch.Tensor]) -> dict[str, torch.Ten
                     out[_join(_fill(part, m), name)] = piece.clone()
                 break
         else:
-            for pat, target in renames:
-                if m := pat.match(module):
-                    out[_join(_fill(target, m), name)] = tensor
-                    break
-            else:
-                raise KeyError(f"no diffusers key for upstream key {key!r} (see sanavideo.convert.keymaps)")
+            out[_renamed(module, name, renames, "diffusers")] = tensor
     return out
 
 
@@ -107,12 +110,7 @@ def diffusers_to_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Ten
                 counts[target] = len(patterns)
                 break
         else:
-            for pat, target in renames:
-                if m := pat.match(module):
-                    out[_join(_fill(target, m), name)] = tensor
-                    break
-            else:
-                raise KeyError(f"no upstream key for diffusers key {key!r} (see sanavideo.convert.keymaps)")
+            out[_renamed(module, name, renames, "upstream")] = tensor
     for target, pieces in pending.items():
         if len(pieces) != counts[target]:
             missing = sorted(set(range(counts[target])) - set(pieces))
