@@ -29,54 +29,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# Every preset: strides (4, 8, 8) (temporal downsampling in the last two stages), one res block, no attention.
+_EMBEDDED = dict(
+    base_dim=32,
+    decoder_base_dim=16,
+    z_dim=16,
+    dim_mult=[1, 2, 4, 4],
+    num_res_blocks=1,
+    attn_scales=[],
+    temperal_downsample=[False, True, True],
+    dropout=0.0,
+)
+
 VAE_PRESETS: dict[str, dict] = {
-    # The embedded default. Decoder [64, 64, 64, 32, 16] channels, 1.55M params; encoder 3.99M params.
+    # Decoder [64, 64, 64, 32, 16] channels, 1.55M params; encoder 3.99M params.
     # decode_fps(vae, 41, 64) on the 2-core dev CPU: ~78-81 frames/s unloaded (~55-62 with other jobs running).
-    "embedded": dict(
-        base_dim=32,
-        decoder_base_dim=16,
-        z_dim=16,
-        dim_mult=[1, 2, 4, 4],
-        num_res_blocks=1,
-        attn_scales=[],
-        temperal_downsample=[False, True, True],
-        dropout=0.0,
-    ),
+    "embedded": _EMBEDDED,
     # Same encoder, narrower decoder (0.88M params, [48, 48, 48, 24, 12] channels): ~118 frames/s unloaded
     # (~80-87 loaded), for when the transformer needs more of the streaming budget; less decoder capacity.
-    "embedded-fast": dict(
-        base_dim=32,
-        decoder_base_dim=12,
-        z_dim=16,
-        dim_mult=[1, 2, 4, 4],
-        num_res_blocks=1,
-        attn_scales=[],
-        temperal_downsample=[False, True, True],
-        dropout=0.0,
-    ),
-    # The embedded default as shipped: `embedded`'s decoder with a half-width encoder (base 16), which trains
+    "embedded-fast": {**_EMBEDDED, "decoder_base_dim": 12},
+    # The embedded model as shipped: `embedded`'s decoder with a half-width encoder (base 16), which trains
     # about twice as fast on a CPU; flat-coloured shapes need no more.
-    "embedded-light": dict(
-        base_dim=16,
-        decoder_base_dim=16,
-        z_dim=16,
-        dim_mult=[1, 2, 4, 4],
-        num_res_blocks=1,
-        attn_scales=[],
-        temperal_downsample=[False, True, True],
-        dropout=0.0,
-    ),
-    # Test-sized: same strides (4, 8, 8), a few thousand parameters.
-    "test": dict(
-        base_dim=8,
-        decoder_base_dim=8,
-        z_dim=4,
-        dim_mult=[1, 1, 2, 2],
-        num_res_blocks=1,
-        attn_scales=[],
-        temperal_downsample=[False, True, True],
-        dropout=0.0,
-    ),
+    "embedded-light": {**_EMBEDDED, "base_dim": 16},
+    # Test-sized: 0.17M parameters.
+    "test": {**_EMBEDDED, "base_dim": 8, "decoder_base_dim": 8, "z_dim": 4, "dim_mult": [1, 1, 2, 2]},
 }
 
 
