@@ -1,0 +1,29 @@
+"""Every `sanavideo` subcommand answers --help, and `python -m sanavideo` is the same program."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from sanavideo.cli import SUBCOMMANDS, build_parser, main
+
+NAMES = sorted(build_parser()._subparsers._group_actions[0].choices)
+
+
+def test_every_module_is_a_subcommand():
+    assert len(NAMES) == len(SUBCOMMANDS) and {"generate", "train", "convert", "eval"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([name, "--help"])
+    assert exit_info.value.code == 0
+    assert name in capsys.readouterr().out
+
+
+def test_python_dash_m():
+    out = subprocess.run([sys.executable, "-m", "sanavideo", "--help"], capture_output=True, text=True, check=True)
+    assert "generate" in out.stdout
