@@ -72,3 +72,8 @@ def test_parse_switches():
         parse_switches("a", ["x"])
     with pytest.raises(ValueError, match=">= 1"):
         parse_switches("a", ["0:b"])
+
+
+def test_stream_checks_inputs_at_the_call(pipe):
+    with pytest.raises(ValueError, match="4k\\+1"):
+        pipe.stream("a red circle", frames=30, height=32, width=32)  # no iteration needed

@@ -644,7 +644,7 @@ class SanaVideoPipeline:
         conds = [TextCondition(c.embeds.to(device), c.mask.to(device)) for c in conds]
         negative = None
         if settings.guidance_scale > 1:
-            neg = self.options.negative_prompt if negative_prompt is None else negative_prompt
+            neg = opts.negative_prompt if negative_prompt is None else negative_prompt
             _, negative = self.encode_prompt(negative_prompts=[neg])
             negative = TextCondition(negative.embeds.to(device), negative.mask.to(device))
         schedule = prompt_schedule_from_frames(
@@ -657,8 +657,8 @@ class SanaVideoPipeline:
         decoder = WanStreamDecoder(self.vae)
         chunks = stream_latents(self.transformer, (1, *size.latent_shape), schedule, settings, generator,
                                 first_frame=first_frame, device=device)
-        for chunk in chunks:
-            yield to_uint8_frames(decoder.decode(chunk.latents.float()))[0].cpu().numpy()
+        # inputs are checked and prompts encoded above, at the call; frames are made as the caller iterates
+        return (to_uint8_frames(decoder.decode(chunk.latents.float()))[0].cpu().numpy() for chunk in chunks)
 
 
 def resize_and_crop(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
