@@ -107,14 +107,16 @@ def guided_velocity(
     cond: TextCondition,
     uncond: TextCondition | None,
     guidance_scale: float,
+    **model_kwargs,
 ) -> torch.Tensor:
     """One model evaluation with CFG: `[uncond, cond]` in one batch of 2B when `uncond` is given.
 
     `timestep` is `(B,)` or per-frame `(B, F)`; the model's dtype is taken from its parameters.
+    `model_kwargs` go to the model (e.g. `cache=`, whose batch is then `[uncond, cond]` too).
     """
     dtype = next(model.parameters()).dtype if isinstance(model, torch.nn.Module) else x.dtype
     if uncond is None:
-        v = model(x.to(dtype), timestep, cond.embeds.to(dtype), cond.mask)
+        v = model(x.to(dtype), timestep, cond.embeds.to(dtype), cond.mask, **model_kwargs)
         return v.float()
     length = max(cond.embeds.shape[1], uncond.embeds.shape[1])
     cond, uncond = cond.padded_to(length), uncond.padded_to(length)
@@ -122,7 +124,7 @@ def guided_velocity(
     t_in = torch.cat([timestep, timestep])
     embeds = torch.cat([uncond.embeds, cond.embeds]).to(dtype)
     mask = torch.cat([uncond.mask, cond.mask])
-    v_uncond, v_cond = model(x_in, t_in, embeds, mask).float().chunk(2)
+    v_uncond, v_cond = model(x_in, t_in, embeds, mask, **model_kwargs).float().chunk(2)
     return classifier_free_guidance(v_uncond, v_cond, guidance_scale)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from sanavideo.model import SanaVideoTransformer, chunk_layout
-from sanavideo.sampling.loop import TextCondition, classifier_free_guidance, draw_noise
+from sanavideo.sampling.loop import TextCondition, draw_noise, guided_velocity
 
 
 def shifted_timesteps(steps: int, shift: float) -> tuple[float, ...]:
@@ -96,19 +96,6 @@ class LatentChunk:
         return self.start + self.latents.shape[2]
 
 
-def _model_call(model, x, t, cond: TextCondition, negative: TextCondition | None, scale: float, cache):
-    """Velocity with optional CFG: the batch is [negative, positive] and so is the cache."""
-    dtype = next(model.parameters()).dtype
-    if negative is None or scale == 1.0:
-        return model(x.to(dtype), t, cond.embeds.to(dtype), cond.mask, cache=cache).float()
-    length = max(cond.embeds.shape[1], negative.embeds.shape[1])
-    cond, negative = cond.padded_to(length), negative.padded_to(length)
-    emb = torch.cat([negative.embeds, cond.embeds]).to(dtype)
-    mask = torch.cat([negative.mask, cond.mask])
-    v_neg, v_pos = model(torch.cat([x, x]).to(dtype), torch.cat([t, t]), emb, mask, cache=cache).float().chunk(2)
-    return classifier_free_guidance(v_neg, v_pos, scale)
-
-
 def _timestep(t: float, batch: int, frames: int, clean_first: bool, device) -> torch.Tensor:
     if not clean_first:
         return torch.full((batch,), float(t), device=device)
@@ -149,7 +136,7 @@ def stream_latents(
             # prompt switch: re-cache the previous chunk under the new prompt
             cache.rewind()
             t0 = torch.zeros(previous.shape[0], device=device)
-            _model_call(model, previous, t0, cond, negative, settings.guidance_scale, cache)
+            guided_velocity(model, previous, t0, cond, negative, settings.guidance_scale, cache=cache)
             cache.advance()
             recached = True
         active = segment
@@ -158,8 +145,8 @@ def stream_latents(
         for i, t in enumerate(settings.timesteps):
             if clean_first:
                 x[:, :, :1] = first_frame.to(x)
-            v = _model_call(model, x, _timestep(t, B, size, clean_first, device), cond, negative,
-                            settings.guidance_scale, cache)
+            v = guided_velocity(model, x, _timestep(t, B, size, clean_first, device), cond, negative,
+                                settings.guidance_scale, cache=cache)
             x0 = x - sigmas[i] * v
             if clean_first:
                 x0[:, :, :1] = first_frame.to(x0)
@@ -170,7 +157,7 @@ def stream_latents(
                     eps = (x - (1 - sigmas[i]) * x0) / sigmas[i]
                 x = (1 - sigmas[i + 1]) * x0 + sigmas[i + 1] * eps
         # clean-context pass: write this chunk into the state
-        _model_call(model, x0, torch.zeros(B, device=device), cond, negative, settings.guidance_scale, cache)
+        guided_velocity(model, x0, torch.zeros(B, device=device), cond, negative, settings.guidance_scale, cache=cache)
         cache.advance()
         yield LatentChunk(start, x0, recached, index, cache_bytes=cache.nbytes())
         previous, start = x0, start + size
