@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -23,3 +24,17 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def atomic_save_tensors(tensors: dict, path: str | Path) -> None:
+    """Write a dict of tensors as safetensors, atomically."""
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+
+
+def atomic_write_json(data, path: str | Path, **dumps_kwargs) -> None:
+    """Write `data` as JSON (one trailing newline), atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, **dumps_kwargs) + "\n")

@@ -10,9 +10,7 @@ the cache are kept, so an interrupted precompute continues where it stopped.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from sanavideo.data.video import (
     resize_crop,
     scan_sources,
 )
+from sanavideo.fsutil import atomic_save_tensors, atomic_write_json
 
 log = logging.getLogger("sanavideo.data")
 
@@ -117,20 +116,6 @@ def text_features(encoder: torch.nn.Module, ids: torch.Tensor, mask: torch.Tenso
     return encoder(input_ids=ids, attention_mask=mask).last_hidden_state
 
 
-def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
-    os.replace(tmp, path)
-
-
-def _atomic_json(data: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 def precompute(args: PrecomputeArgs) -> PrecomputeResult:
     from sanavideo.train.distributed import resolve_device
 
@@ -172,12 +157,12 @@ def precompute(args: PrecomputeArgs) -> PrecomputeResult:
             skipped += 1
             continue
         item = {"latents": latents, **encode_prompt(caption)}
-        _atomic_save(item, path)
+        atomic_save_tensors(item, path)
         entries.append({"key": rec.key, "file": f"items/{name}.safetensors", "shape": list(latents.shape),
                         "caption": caption})
         if (n + 1) % 50 == 0:
             log.info("precompute: %d/%d clips", n + 1, len(records))
-    _atomic_save(encode_prompt("", use_chi=False), out / "empty_prompt.safetensors")  # as a negative prompt
+    atomic_save_tensors(encode_prompt("", use_chi=False), out / "empty_prompt.safetensors")  # as a negative prompt
     index = {
         "version": CACHE_VERSION,
         "encoders": str(args.encoders),
@@ -190,6 +175,6 @@ def precompute(args: PrecomputeArgs) -> PrecomputeResult:
         "skipped": skipped,
         "items": entries,
     }
-    _atomic_json(index, out / "index.json")
+    atomic_write_json(index, out / "index.json", indent=1)
     log.info("precompute: %d samples in %s (%d reused), %d clips skipped", len(entries), out, reused, skipped)
     return PrecomputeResult(str(out), len(entries), skipped, reused)

@@ -4,7 +4,6 @@ shapes evaluator (colour, shape, motion; long-clip checks for streamed clips), a
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -115,10 +114,9 @@ def contact_sheet(rows: list, path: str | Path, scale: int = 2) -> None:
 
 
 def write_json(result: dict, path: str | Path) -> None:
-    from sanavideo.fsutil import atomic_path
+    from sanavideo.fsutil import atomic_write_json
 
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=1, default=_jsonable) + "\n")
+    atomic_write_json(result, path, indent=1, default=_jsonable)
 
 
 def _jsonable(value):

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -74,12 +73,12 @@ def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
 
 def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, log=print) -> Path:
     """Render clips, encode them with the trained VAE, tokenize captions; write `precompute`'s cache layout."""
-    from safetensors.torch import save_file
     from transformers import AutoTokenizer
 
     from sanavideo.adapters.vae import load_vae
     from sanavideo.data.latents import CACHE_VERSION
     from sanavideo.data.shapes import caption, render, sample_spec
+    from sanavideo.fsutil import atomic_save_tensors, atomic_write_json
 
     device = _device(recipe.device)
     vae = load_vae(vae_dir).to(device)
@@ -102,14 +101,14 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
         for j, spec in enumerate(specs):
             text = caption(spec, rng)
             name = f"{first + j:06d}"
-            save_file({"latents": latents[j].contiguous(), **tokens(text)}, str(cache / "items" / f"{name}.safetensors"))
+            atomic_save_tensors({"latents": latents[j], **tokens(text)}, cache / "items" / f"{name}.safetensors")
             entries.append({"key": name, "file": f"items/{name}.safetensors", "shape": list(latents[j].shape),
                             "caption": text})
-    save_file(tokens(""), str(cache / "empty_prompt.safetensors"))
+    atomic_save_tensors(tokens(""), cache / "empty_prompt.safetensors")
     index = {"version": CACHE_VERSION, "encoders": str(vae_dir), "num_frames": recipe.frames,
              "resolution": recipe.size, "max_text_length": recipe.max_text_length, "store_embeddings": False,
              "chi": "none", "lowercase": True, "skipped": 0, "items": entries}
-    (cache / "index.json").write_text(json.dumps(index))
+    atomic_write_json(index, cache / "index.json")
     log(f"cache: {len(entries)} clips encoded in {time.perf_counter() - start:.1f} s, latents {entries[0]['shape']}")
     return cache
 
@@ -135,6 +134,7 @@ def assemble(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, target: Path) -
     from diffusers import DPMSolverMultistepScheduler
 
     from sanavideo.convert.io import save_diffusers
+    from sanavideo.fsutil import atomic_write_json
     from sanavideo.model import SanaVideoTransformer
 
     if target.exists():
@@ -156,7 +156,7 @@ def assemble(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, target: Path) -
         "text_encoder": ["transformers", "Gemma2Model"], "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
         "scheduler": ["diffusers", "DPMSolverMultistepScheduler"],
     }
-    (target / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    atomic_write_json(index, target / "model_index.json", indent=2)
     chunk = int(load_chunk_frames(final))
     options = {
         "chi": "none", "lowercase_prompts": True, "max_sequence_length": recipe.max_text_length,
@@ -164,7 +164,7 @@ def assemble(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, target: Path) -
         "num_inference_steps": 20, "guidance_scale": 3.0, "fps": 16,
         "stream_chunk_frames": chunk, "stream_steps": 8, "stream_window": 2, "stream_fresh_noise": False,
     }
-    (target / "sanavideo.json").write_text(json.dumps({"options": options}, indent=2) + "\n")
+    atomic_write_json({"options": options}, target / "sanavideo.json", indent=2)
     return target
 
 
