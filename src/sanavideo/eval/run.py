@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from sanavideo.data.shapes import HELD_OUT, ClipSpec, caption, sample_spec
-from sanavideo.eval.shapes import CHECKS, evaluate_clip
+from sanavideo.eval.shapes import CHECKS, evaluate_clip, pass_rates
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,19 @@ def evaluate_model(pipe, request: EvalRequest, log=print, sheet_rows: list | Non
     row of 5 evenly spaced frames of every generated clip is appended to it (for `contact_sheet`)."""
     result: dict = {"request": asdict(request), "splits": {}}
     for split, prompts in eval_prompts(request.n, request.seed).items():
-        clips = []
+        clips, reports = [], []
         for i, prompt in enumerate(prompts):
             frames = generate(pipe, prompt, request.frames, request.mode, request.seed + i)
             if sheet_rows is not None:
                 picks = np.linspace(0, len(frames) - 1, 5).round().astype(int)
                 sheet_rows.append((f"[{split}] {prompt}", frames[picks]))
             report = evaluate_clip(frames, prompt)
+            reports.append(report)
             clips.append({"prompt": prompt, "passed": report.passed, "failures": report.failures(),
                           "checks": report.checks(), "colour": report.colour_measured,
                           "shape": report.shape_measured, "motion": report.motion_measured})
             log(f"{split:8s} {'pass' if report.passed else 'FAIL'}  {prompt}  {report.failures() or ''}")
-        rates = _rates(clips)
+        rates: dict = pass_rates(reports)
         if request.long_frames:
             frames = generate(pipe, prompts[0], request.long_frames, "stream", request.seed)
             long_report = evaluate_clip(frames, prompts[0])
@@ -68,16 +69,6 @@ def evaluate_model(pipe, request: EvalRequest, log=print, sheet_rows: list | Non
             rates["long_clip"]["frames"] = request.long_frames
         result["splits"][split] = {"rates": rates, "clips": clips}
     return result
-
-
-def _rates(clips: list[dict]) -> dict:
-    rates: dict = {}
-    for name in CHECKS:
-        values = [c["checks"][name] for c in clips if c["checks"][name] is not None]
-        if values:
-            rates[name] = float(np.mean(values))
-    rates["all"] = float(np.mean([c["passed"] for c in clips]))
-    return rates
 
 
 def format_table(result: dict) -> str:
