@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from sanavideo.adapters.stream_decode import WanStreamDecoder, to_uint8_frames
+from sanavideo.adapters.stream_decode import WanStreamDecoder
 from sanavideo.adapters.text import (
     DEFAULT_NEGATIVE_PROMPT,
     PromptFormat,
@@ -71,7 +71,7 @@ from sanavideo.sampling.streaming import (
     shifted_timesteps,
     stream_latents,
 )
-from sanavideo.video_io import load_image
+from sanavideo.video_io import load_image, to_uint8_frames
 
 logger = logging.getLogger(__name__)
 
@@ -591,7 +591,7 @@ class SanaVideoPipeline:
         array = video.permute(0, 1, 3, 4, 2).numpy()  # (B, T, 3, H, W) -> (B, T, H, W, 3)
         if output_type == "np":
             return SanaVideoPipelineOutput(frames=array)
-        pil = [[Image.fromarray((f * 255).round().astype(np.uint8)) for f in clip] for clip in array]
+        pil = [[Image.fromarray(f) for f in to_uint8_frames(clip)] for clip in array]
         return SanaVideoPipelineOutput(frames=pil)
 
 
@@ -657,8 +657,15 @@ class SanaVideoPipeline:
         decoder = WanStreamDecoder(self.vae)
         chunks = stream_latents(self.transformer, (1, *size.latent_shape), schedule, settings, generator,
                                 first_frame=first_frame, device=device)
+
+        def frames() -> Iterator[np.ndarray]:
+            for chunk in chunks:
+                video = decoder.decode(chunk.latents.float())[0]  # (3, T, H, W) in [-1, 1]
+                # (3, T, H, W) -> (T, H, W, 3) in [0, 1] -> uint8, as __call__ post-processes
+                yield to_uint8_frames((video / 2 + 0.5).clamp(0, 1).permute(1, 2, 3, 0).cpu().numpy())
+
         # inputs are checked and prompts encoded above, at the call; frames are made as the caller iterates
-        return (to_uint8_frames(decoder.decode(chunk.latents.float()))[0].cpu().numpy() for chunk in chunks)
+        return frames()
 
 
 def resize_and_crop(video: torch.Tensor, height: int, width: int) -> torch.Tensor:

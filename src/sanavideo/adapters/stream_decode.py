@@ -43,8 +43,3 @@ class WanStreamDecoder:
             self._first = False
             frames.append(out)
         return torch.cat(frames, dim=2).clamp(-1.0, 1.0)
-
-
-def to_uint8_frames(video: torch.Tensor) -> torch.Tensor:
-    """(B, 3, T, H, W) in [-1, 1] -> uint8 (B, T, H, W, 3), as upstream rounds: clamp(127.5 x + 127.5)."""
-    return (video * 127.5 + 127.5).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 4, 1)
