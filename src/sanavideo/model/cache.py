@@ -104,11 +104,6 @@ class StreamingCache:
         self.next_frame -= self._frames.pop()
         self._can_rewind = False
 
-    @property
-    def num_chunks_visible(self) -> int:
-        n = len(self._chunks)
-        return n if self.window is None else min(n, self.window)
-
     def nbytes(self) -> int:
         """Bytes held by every tensor of the cache."""
         records = [r for chunk in self._chunks for r in chunk] + [r for r in self._pending if r is not None]

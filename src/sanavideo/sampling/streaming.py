@@ -88,12 +88,6 @@ class LatentChunk:
     start: int  # first latent frame
     latents: torch.Tensor  # (B, C, f, H, W) clean latents of this chunk
     recached: bool = False  # the previous chunk was re-cached for a prompt switch before this one
-    index: int = 0
-    cache_bytes: int = 0  # size of the streaming state after this chunk
-
-    @property
-    def end(self) -> int:
-        return self.start + self.latents.shape[2]
 
 
 def _timestep(t: float, batch: int, frames: int, clean_first: bool, device) -> torch.Tensor:
@@ -159,7 +153,7 @@ def stream_latents(
         # clean-context pass: write this chunk into the state
         guided_velocity(model, x0, torch.zeros(B, device=device), cond, negative, settings.guidance_scale, cache=cache)
         cache.advance()
-        yield LatentChunk(start, x0, recached, index, cache_bytes=cache.nbytes())
+        yield LatentChunk(start, x0, recached)
         previous, start = x0, start + size
 
 
