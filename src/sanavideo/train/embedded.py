@@ -146,7 +146,13 @@ def assemble(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, target: Path) -
     shutil.copytree(vae_dir, target / "vae", ignore=shutil.ignore_patterns("*.json.tmp", "vae_train_report.json"))
     shutil.copytree(final / "text_encoder", target / "text_encoder")
     shutil.copytree(final / "tokenizer", target / "tokenizer")
-    shift = float(load_training_shift(final))
+    import yaml
+
+    objective = yaml.safe_load((final / "train_config.yaml").read_text())["objective"]
+    chunk = objective["chunk_frames"]
+    if not isinstance(chunk, int):
+        raise ValueError(f"the embedded recipe trains with an integer objective.chunk_frames, got {chunk!r}")
+    shift = float(objective["flow_shift"])
     DPMSolverMultistepScheduler(use_flow_sigmas=True, flow_shift=shift, prediction_type="flow_prediction").save_pretrained(
         target / "scheduler"
     )
@@ -157,7 +163,6 @@ def assemble(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, target: Path) -
         "scheduler": ["diffusers", "DPMSolverMultistepScheduler"],
     }
     atomic_write_json(index, target / "model_index.json", indent=2)
-    chunk = int(load_chunk_frames(final))
     options = {
         "chi": "none", "lowercase_prompts": True, "max_sequence_length": recipe.max_text_length,
         "negative_prompt": "", "height": recipe.size, "width": recipe.size, "frames": recipe.frames,
@@ -166,23 +171,6 @@ def assemble(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, target: Path) -
     }
     atomic_write_json({"options": options}, target / "sanavideo.json", indent=2)
     return target
-
-
-def _train_config(final: Path) -> dict:
-    import yaml
-
-    return yaml.safe_load((final / "train_config.yaml").read_text())
-
-
-def load_training_shift(final: Path) -> float:
-    return _train_config(final)["objective"]["flow_shift"]
-
-
-def load_chunk_frames(final: Path) -> int:
-    chunk = _train_config(final)["objective"]["chunk_frames"]
-    if not isinstance(chunk, int):
-        raise ValueError(f"the embedded recipe trains with an integer objective.chunk_frames, got {chunk!r}")
-    return chunk
 
 
 def run(recipe: EmbeddedRecipe, log=print) -> Path:
