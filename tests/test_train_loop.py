@@ -226,3 +226,31 @@ def test_max_seconds_stops_early_and_still_checkpoints(tmp_path):
     result = train(make_args(tmp_path, max_steps=10_000, log_every=2, max_seconds=0.0))
     assert result.steps == 2  # stopped at the first log step once the (zero) budget was spent
     assert Path(result.checkpoint).is_dir()
+
+
+def test_resume_restores_rng_from_plain_tensors_and_never_unpickles(tmp_path):
+    """The RNG state is a safetensors file; a checkpoint whose pickles would run code cannot run it."""
+    import random
+
+    import numpy as np
+
+    ckpt.save_rng_state(tmp_path / "rng.safetensors")
+    expected = (torch.rand(3), random.random(), np.random.rand())
+    torch.rand(5), random.random(), np.random.rand()  # move every generator on
+    ckpt.load_rng_state(tmp_path / "rng.safetensors")
+    assert torch.equal(torch.rand(3), expected[0])
+    assert random.random() == expected[1] and np.random.rand() == expected[2]
+
+    args = make_args(tmp_path / "run", max_steps=2, checkpoint_every=2)
+    first = train(args)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"state": Payload()}, Path(first.checkpoint) / "optimizer.pt")
+    torch.save({"torch": Payload()}, Path(first.checkpoint) / "rng.pt")  # an old-style RNG file: ignored
+    with pytest.raises(ValueError, match="optimizer.pt is not a plain tensor file"):
+        train(args.replace(resume="auto", max_steps=4))
+    assert not marker.exists()

@@ -38,3 +38,24 @@ def atomic_write_json(data, path: str | Path, **dumps_kwargs) -> None:
     """Write `data` as JSON (one trailing newline), atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, **dumps_kwargs) + "\n")
+
+
+def load_plain_torch(path: str | Path):
+    """`torch.load` a `.pt` / `.pth` file that must hold only tensors, numbers, strings and containers.
+
+    Uses torch's restricted unpickler (`weights_only=True`): a file that holds any other Python object, such as
+    one crafted to run code when unpickled, is refused with a ValueError naming the file; nothing of it runs.
+    """
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, AttributeError, TypeError) as exc:
+        raise ValueError(
+            f"{path} is not a plain tensor file: it holds Python objects beyond tensors and containers, which "
+            f"sanavideo never unpickles (a pickle can run code); expected a state dict of tensors ({exc})"
+        ) from None
+    except RuntimeError as exc:  # truncated or not a torch file at all
+        raise ValueError(f"{path} could not be read as a torch tensor file ({exc})") from None

@@ -15,6 +15,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from sanavideo.adapters.wan_causal import decode_latents, encode_moments
+
 
 @runtime_checkable
 class VideoVAE(Protocol):
@@ -68,16 +70,24 @@ class _DiffusersVAE:
     def encode(self, video: torch.Tensor) -> torch.Tensor:
         if video.ndim != 5 or video.shape[1] != 3:
             raise ValueError(f"VAE input must be a video (B, 3, T, H, W), got {tuple(video.shape)}")
-        mu = self.module.encode(video.to(self.device, self.dtype)).latent_dist.mode()  # posterior mean
+        mu = self._posterior_mean(video.to(self.device, self.dtype))
         mean, std, scale = self._shaped_stats()
         return (mu - mean) * (scale / std)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self._decode_raw(self.denormalize(latents)).clamp(-1.0, 1.0)
+
+    def denormalize(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents -> the raw latents the VAE's decoder takes."""
         mean, std, scale = self._shaped_stats()
-        z = latents.to(self.device, self.dtype) * (std / scale) + mean
-        video = self.module.decode(z, return_dict=False)[0]
-        return video.clamp(-1.0, 1.0)
+        return latents.to(self.device, self.dtype) * (std / scale) + mean
+
+    def _posterior_mean(self, video: torch.Tensor) -> torch.Tensor:
+        return self.module.encode(video).latent_dist.mode()
+
+    def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+        return self.module.decode(z, return_dict=False)[0]
 
     def to(self, device: torch.device | str) -> _DiffusersVAE:
         self.module.to(device)  # stays float32 (cast in __init__)
@@ -102,6 +112,14 @@ class WanVAE(_DiffusersVAE):
     def _stats(self) -> tuple[torch.Tensor, torch.Tensor, float]:
         cfg = self.module.config
         return torch.tensor(cfg.latents_mean), torch.tensor(cfg.latents_std), 1.0
+
+    # The same values as diffusers' encode / decode in two network calls instead of one per chunk or latent
+    # frame (`sanavideo.adapters.wan_causal`).
+    def _posterior_mean(self, video: torch.Tensor) -> torch.Tensor:
+        return encode_moments(self.module, video).chunk(2, dim=1)[0]
+
+    def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+        return decode_latents(self.module, z)
 
 
 class LTX2VAE(_DiffusersVAE):

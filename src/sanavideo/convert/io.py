@@ -23,7 +23,7 @@ from sanavideo.convert.keymaps import (
     is_diffusers_layout,
     original_to_diffusers,
 )
-from sanavideo.fsutil import atomic_path
+from sanavideo.fsutil import atomic_path, load_plain_torch
 
 SANAVIDEO_WEIGHTS = "model.safetensors"
 DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -138,7 +138,7 @@ def infer_config_from_original(state: dict[str, torch.Tensor], head_dim: int = 1
 def _read_weight_file(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         return load_file(str(path))
-    data = torch.load(str(path), map_location="cpu", weights_only=True)
+    data = load_plain_torch(path)
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):

@@ -9,7 +9,7 @@ checkpoint and pointer intact. Files of one checkpoint:
     text_encoder.safetensors the trained text encoder (text_encoder.trainable)
     null_caption.safetensors the fixed null caption used for caption dropout
     optimizer.pt             full (gathered) optimizer state, keyed by parameter name
-    rng.pt                   torch / CUDA / python / numpy RNG states of rank 0
+    rng.safetensors          torch / CUDA / python / numpy RNG states of rank 0, as plain tensors
     trainer_state.json       step, data position, scheduler state, world size, the run config (written last)
 """
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 STATE_FILE = "trainer_state.json"
+RNG_FILE = "rng.safetensors"
 
 
 def checkpoint_root(output_dir: str | Path) -> Path:
@@ -127,16 +128,44 @@ def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
-def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+def save_rng_state(path: Path) -> None:
+    """Write the torch / CUDA / python / numpy RNG states as plain tensors (safetensors; nothing to unpickle)."""
+    from safetensors.torch import save_file
+
+    py_version, py_words, py_gauss = random.getstate()
+    np_name, np_words, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    tensors = {
+        "torch": torch.get_rng_state(),
+        "python": torch.tensor(py_words, dtype=torch.int64),  # 624 words + position, each < 2**32
+        "numpy": torch.from_numpy(np.asarray(np_words, dtype=np.int64)),
+    }
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+        tensors["cuda"] = torch.stack(torch.cuda.get_rng_state_all())  # (devices, state bytes)
+    metadata = {
+        "python_version": str(py_version),
+        "python_gauss": repr(py_gauss),  # None or a float
+        "numpy": json.dumps([np_name, int(np_pos), int(np_has_gauss), float(np_gauss)]),
+    }
+    save_file(tensors, str(path), metadata=metadata)
 
 
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def load_rng_state(path: Path) -> None:
+    """Restore the RNG states written by `save_rng_state`."""
+    import ast
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    missing = {"torch", "python", "numpy"} - tensors.keys() or {"python_version", "python_gauss", "numpy"} - meta.keys()
+    if missing:
+        raise ValueError(f"{path} is not an RNG state file: missing {sorted(missing)}")
+    torch.set_rng_state(tensors["torch"])
+    gauss = ast.literal_eval(meta["python_gauss"])  # literal only: None or a float
+    random.setstate((int(meta["python_version"]), tuple(tensors["python"].tolist()), gauss))
+    np_name, np_pos, np_has_gauss, np_gauss = json.loads(meta["numpy"])
+    np.random.set_state((np_name, tensors["numpy"].numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss))
+    cuda = tensors.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(list(cuda))

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from sanavideo.data.latents import BucketBatchSampler, LatentSet
+from sanavideo.fsutil import load_plain_torch
 from sanavideo.train import checkpoint as ckpt
 from sanavideo.train import distributed as D
 from sanavideo.train.args import TrainArgs, save_args
@@ -224,11 +225,14 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
 
     step, position = 0, (0, 0)
     if resume_from is not None:
-        D.load_optimizer_state(modules, optimizer, torch.load(resume_from / "optimizer.pt", weights_only=True))
+        D.load_optimizer_state(modules, optimizer, load_plain_torch(resume_from / "optimizer.pt"))
         scheduler.load_state_dict(state["scheduler"])
         if ema is not None:
             ema.load_full_state_dict(ckpt.load_safetensors(resume_from / "ema.safetensors"))
-        ckpt.set_rng_state(torch.load(resume_from / "rng.pt", weights_only=False))
+        if (resume_from / ckpt.RNG_FILE).is_file():
+            ckpt.load_rng_state(resume_from / ckpt.RNG_FILE)
+        else:  # checkpoints before rng.safetensors kept a pickled rng.pt, which is never unpickled
+            log.warning("%s has no %s: random number generators not restored", resume_from, ckpt.RNG_FILE)
         step, position = int(state["step"]), tuple(state["position"])
         if state.get("world_size") != info.world_size or state.get("global_batch") is not None and \
                 state["global_batch"] != args.data.batch_size * info.world_size * o.grad_accum:
@@ -375,7 +379,7 @@ def _save_checkpoint(args: TrainArgs, info: D.DistInfo, modules: Modules, optimi
                    "null_caption.safetensors": lambda p: ckpt.save_safetensors(
                        {"null_caption": null_caption.cpu()}, p),
                    "optimizer.pt": lambda p: ckpt.save_torch(optim_sd, p),
-                   "rng.pt": lambda p: ckpt.save_torch(ckpt.rng_state(), p)}
+                   ckpt.RNG_FILE: ckpt.save_rng_state}
         if ema is not None:
             writers["ema.safetensors"] = lambda p: ckpt.save_safetensors(full["ema"], p)
         if modules.text_encoder is not None:

@@ -20,7 +20,6 @@ written to `OUT/vae_train_report.json`.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# Every preset: strides (4, 8, 8) (temporal downsampling in the last two stages), one res block, no attention.
+from sanavideo.adapters.wan_causal import decode_latents, encode_moments
+from sanavideo.fsutil import atomic_path, atomic_save_tensors, atomic_write_json
+
+# Every preset: strides (4, 8, 8), 16 latent channels, no attention.
 _EMBEDDED = dict(
     base_dim=32,
     decoder_base_dim=16,
@@ -40,19 +42,37 @@ _EMBEDDED = dict(
     temperal_downsample=[False, True, True],
     dropout=0.0,
 )
+# Wan2.2-style input patchification (`patch_size=2`: 2x2 pixels -> 12 channels) with one spatial level fewer,
+# so the network runs at 32x32 and below for a 64x64 canvas and the total stride stays (4, 8, 8). Same classes
+# and checkpoint layout as any `AutoencoderKLWan`; several times cheaper per frame (docs/embedded-model.md).
+_PATCH2 = dict(
+    base_dim=16,
+    decoder_base_dim=16,
+    z_dim=16,
+    dim_mult=[1, 2, 4],
+    num_res_blocks=1,
+    attn_scales=[],
+    temperal_downsample=[True, True],
+    dropout=0.0,
+    in_channels=12,
+    out_channels=12,
+    patch_size=2,
+    scale_factor_spatial=8,
+    scale_factor_temporal=4,
+)
 
 VAE_PRESETS: dict[str, dict] = {
-    # Decoder [64, 64, 64, 32, 16] channels, 1.55M params; encoder 3.99M params.
-    # decode_fps(vae, 41, 64) on the 2-core dev CPU: ~78-81 frames/s unloaded (~55-62 with other jobs running).
+    # The embedded model's VAE: patchified, base 16, 1.89 M parameters. On the 2-core AMD EPYC dev VM:
+    # ~150 training frames/s (fp32; ~190 with bf16 autocast) and ~430 decoded frames/s at 64x64.
+    "patch2": _PATCH2,
+    # Wider patchified VAE (base 24, 4.2 M): ~70 / ~105 training frames/s, ~230 decoded frames/s.
+    "patch2-wide": {**_PATCH2, "base_dim": 24, "decoder_base_dim": 24},
+    # Unpatchified Wan2.1 layout at full resolution (the first shipped VAE, and its wider-encoder sibling):
+    # ~35 / ~50 training frames/s, ~120 decoded frames/s.
     "embedded": _EMBEDDED,
-    # Same encoder, narrower decoder (0.88M params, [48, 48, 48, 24, 12] channels): ~118 frames/s unloaded
-    # (~80-87 loaded), for when the transformer needs more of the streaming budget; less decoder capacity.
-    "embedded-fast": {**_EMBEDDED, "decoder_base_dim": 12},
-    # The embedded model as shipped: `embedded`'s decoder with a half-width encoder (base 16), which trains
-    # about twice as fast on a CPU; flat-coloured shapes need no more.
     "embedded-light": {**_EMBEDDED, "base_dim": 16},
-    # Test-sized: 0.17M parameters.
-    "test": {**_EMBEDDED, "base_dim": 8, "decoder_base_dim": 8, "z_dim": 4, "dim_mult": [1, 1, 2, 2]},
+    # Test-sized: 0.1 M parameters.
+    "test": {**_PATCH2, "base_dim": 8, "decoder_base_dim": 8, "z_dim": 4, "dim_mult": [1, 1, 2]},
 }
 
 
@@ -61,10 +81,12 @@ class VAETrainArgs:
     out: str
     data: str | None = None  # folder of NAME.mp4 (+ NAME.json) clips
     render: int = 0  # or render this many clips in memory
-    preset: str = "embedded"
+    preset: str = "patch2"
     steps: int = 2000
-    batch: int = 8
-    frames: int = 17  # window length, 4k+1
+    batch: int = 8  # clips per step at the first window length
+    # window lengths (4k+1), taken in turn step by step; longer windows get proportionally fewer clips so
+    # every step costs about the same (e.g. (17, 33): half the steps see 33-frame windows at half the batch)
+    frames: tuple[int, ...] = (17,)
     size: int = 64  # canvas side (rendered clips); read clips must already have it
     render_frames: int = 33  # length of the rendered clips the windows are cut from
     lr: float = 3e-4
@@ -86,6 +108,8 @@ class VAETrainArgs:
     stats_clips: int = 128  # clips for the latent mean/std
     init: str | None = None  # continue from a saved VAE folder
     bf16: bool | None = None  # bf16 autocast; None: on for CUDA, off elsewhere
+    # every this many seconds: held-out PSNR, and the weights saved to OUT/best when it is the best so far
+    checkpoint_every_s: float = 300.0
 
 
 @dataclass
@@ -101,6 +125,7 @@ class VAETrainResult:
     steps_per_second: float
     out: str
     config: dict = field(default_factory=dict)
+    evals: list[dict] = field(default_factory=list)  # periodic held-out PSNR: step, seconds, psnr_db
 
 
 # 1. Data -----------------------------------------------------------------------------------------------------
@@ -190,6 +215,19 @@ def decode_fps(vae, frames: int = 41, size: int = 64, repeats: int = 3) -> float
     return frames / best
 
 
+def posterior(vae, x: torch.Tensor):
+    """Diagonal Gaussian posterior of video x (B, 3, T, H, W) in [-1, 1], through the whole-clip encoder."""
+    from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+    return DiagonalGaussianDistribution(encode_moments(vae, x))
+
+
+@torch.no_grad()
+def reconstruct(vae, x: torch.Tensor) -> torch.Tensor:
+    """decode(posterior mean) of x (B, 3, T, H, W) in [-1, 1], clamped to [-1, 1]."""
+    return decode_latents(vae, posterior(vae, x).mode()).float().clamp(-1, 1)
+
+
 @torch.no_grad()
 def latent_stats(
     vae, pool: torch.Tensor, device: torch.device, batch: int, frames: int
@@ -198,7 +236,7 @@ def latent_stats(
     total, total_sq, count = None, None, 0
     for i in range(0, pool.shape[0], batch):
         x = to_model_input(pool[i : i + batch, :frames], device)
-        mu = vae.encode(x).latent_dist.mean.float()  # (B, C, T', h, w)
+        mu = posterior(vae, x).mean.float()  # (B, C, T', h, w)
         per_channel = mu.transpose(0, 1).reshape(mu.shape[1], -1)  # (B, C, T', h, w) -> (C, B*T'*h*w)
         s, sq = per_channel.sum(1).double(), (per_channel.double() ** 2).sum(1)
         total = s if total is None else total + s
@@ -209,20 +247,22 @@ def latent_stats(
     return mean.tolist(), std.tolist()
 
 
+def psnr_db(mse: float) -> float:
+    """PSNR on the 8-bit scale of a mean squared error measured in 0..255 units."""
+    return float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
 @torch.no_grad()
 def reconstruction_psnr(vae, pool: torch.Tensor, device: torch.device, batch: int, frames: int) -> float:
     """PSNR (dB, 8-bit scale) of decode(posterior mean) against the clips' first `frames` frames."""
     sq_err, count = 0.0, 0
     for i in range(0, pool.shape[0], batch):
-        clips = pool[i : i + batch, :frames]
-        x = to_model_input(clips, device)
-        rec = vae.decode(vae.encode(x).latent_dist.mode()).sample.float().clamp(-1, 1)
-        rec_u8 = ((rec + 1.0) * 127.5).round()  # (B, 3, T, H, W), values 0..255
+        x = to_model_input(pool[i : i + batch, :frames], device)
+        rec_u8 = ((reconstruct(vae, x) + 1.0) * 127.5).round()  # (B, 3, T, H, W), values 0..255
         ref = x.add(1.0).mul(127.5).round()
         sq_err += float(((rec_u8 - ref) ** 2).sum())
         count += ref.numel()
-    mse = sq_err / count
-    return float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+    return psnr_db(sq_err / count)
 
 
 @torch.no_grad()
@@ -231,7 +271,7 @@ def reconstruction_loss(vae, clips: torch.Tensor, device: torch.device, frames: 
     was_training = vae.training
     vae.eval()
     x = to_model_input(clips[:, :frames], device)
-    rec = vae.decode(vae.encode(x).latent_dist.mode()).sample.float()
+    rec = reconstruct(vae, x)
     vae.train(was_training)
     return float((rec - x).abs().mean() + ((rec - x) ** 2).mean())
 
@@ -256,12 +296,34 @@ def _lr_factor(step: int, warmup: int, progress: float, min_ratio: float) -> flo
     return warm * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
 
 
+def window_batches(frames: tuple[int, ...], batch: int) -> list[tuple[int, int]]:
+    """(window length, clips) for each entry of `frames`: equal pixel frames per step, at least one clip."""
+    return [(f, max(1, round(batch * frames[0] / f))) for f in frames]
+
+
+def save_vae(vae, out: Path, stats_pool: torch.Tensor, device: torch.device, batch: int, frames: int) -> tuple:
+    """Measure the latent mean/std into the config, then write the weights (fp16 safetensors) and config.json
+    into `out`, each file atomically. Returns (mean, std)."""
+    was_training = vae.training
+    vae.eval()
+    mean, std = latent_stats(vae, stats_pool, device, batch, frames)
+    vae.register_to_config(latents_mean=mean, latents_std=std)
+    state = {k: v.half() for k, v in vae.state_dict().items()}  # fp16 copy; the training weights stay fp32
+    atomic_save_tensors(state, out / "diffusion_pytorch_model.safetensors")
+    with atomic_path(out / "config.json") as tmp:
+        tmp.write_text(vae.to_json_string())  # diffusers' config.json, with _class_name
+    vae.train(was_training)
+    return mean, std
+
+
 def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
     """Train, normalise, save and evaluate a VAE as described in the module docstring."""
     from diffusers import AutoencoderKLWan
 
-    if (args.frames - 1) % 4:
-        raise ValueError(f"--frames must be 4k+1 for the causal VAE (17, 33, ...), got {args.frames}")
+    frames = tuple(args.frames) if not isinstance(args.frames, int) else (args.frames,)
+    for f in frames:
+        if (f - 1) % 4:
+            raise ValueError(f"--frames must be 4k+1 for the causal VAE (17, 33, ...), got {f}")
     if args.size % 8:
         raise ValueError(f"--size must be a multiple of the VAE's spatial stride 8, got {args.size}")
     if (args.data is None) == (args.render <= 0):
@@ -272,20 +334,23 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    eval_frames = max(frames)
 
     # Data: training pool, held-out evaluation clips (unseen combinations, another seed), stats clips.
     t0 = time.perf_counter()
     if args.data is not None:
-        train_np = load_pool(args.data, args.frames)
+        train_np = load_pool(args.data, eval_frames)
         size = train_np.shape[2]
     else:
-        train_np = render_pool(args.render, max(args.render_frames, args.frames), args.size, seed=args.seed)
+        train_np = render_pool(args.render, max(args.render_frames, eval_frames), args.size, seed=args.seed)
         size = args.size
-    eval_np = render_pool(args.eval_clips, args.frames, size, seed=args.seed + 1_000_003, held_out=True)
+    eval_np = render_pool(args.eval_clips, eval_frames, size, seed=args.seed + 1_000_003, held_out=True)
     stats_idx = np.random.default_rng(args.seed).permutation(len(train_np))[: args.stats_clips]
     pool = torch.from_numpy(train_np)
     if device.type == "cuda":
         pool = pool.to(device)  # the whole uint8 pool lives on the GPU: batches never wait for the host
+    eval_pool = torch.from_numpy(eval_np).to(device)
+    stats_pool = torch.from_numpy(train_np[stats_idx]).to(device)
     log(
         f"data: {tuple(train_np.shape)} training clips, {len(eval_np)} held-out clips ({time.perf_counter() - t0:.1f} s)"
     )
@@ -304,35 +369,49 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest 3-D conv kernels
+    schedule = window_batches(frames, args.batch)
+    eval_batch = max(1, min(args.batch, 16))
 
     fixed = pool[: min(len(pool), 8)]
-    fixed_start = reconstruction_loss(vae, fixed, device, args.frames)
+    fixed_start = reconstruction_loss(vae, fixed, device, eval_frames)
     losses: list[float] = []
     window: list[float] = []
+    evals: list[dict] = []  # periodic held-out PSNR
+    best_psnr = -math.inf
     start = time.perf_counter()
+    next_checkpoint = args.checkpoint_every_s
     step = 0
+    frames_seen = 0
     while step < args.steps:
         elapsed = time.perf_counter() - start
         if args.time_budget_s is not None and elapsed >= args.time_budget_s:
             log(f"time budget of {args.time_budget_s:.0f} s reached after {step} steps")
             break
+        if args.checkpoint_every_s and elapsed >= next_checkpoint:
+            next_checkpoint += args.checkpoint_every_s
+            psnr = evaluate(vae, eval_pool, device, eval_batch, eval_frames)
+            evals.append({"step": step, "seconds": round(elapsed, 1), "psnr_db": psnr})
+            if psnr > best_psnr:
+                best_psnr = psnr
+                save_vae(vae, out / "best", stats_pool, device, eval_batch, eval_frames)
+            log(f"step {step}: held-out PSNR {psnr:.2f} dB (best {best_psnr:.2f})")
         progress = step / args.steps
         if args.time_budget_s:
             progress = max(progress, elapsed / args.time_budget_s)
         for group in opt.param_groups:
             group["lr"] = args.lr * _lr_factor(step, args.warmup, progress, args.min_lr_ratio)
 
-        x = to_model_input(sample_batch(pool, args.batch, args.frames, gen), device)  # (B, 3, T, H, W)
+        length, clips = schedule[step % len(schedule)]
+        x = to_model_input(sample_batch(pool, clips, length, gen), device)  # (B, 3, T, H, W)
         with autocast:
-            posterior = vae.encode(x).latent_dist
-            z = posterior.sample()
-            rec = vae.decode(z).sample
+            post = posterior(vae, x)
+            rec = decode_latents(vae, post.sample())
         rec = rec.float()
         weight = pixel_weights(x, args.foreground_weight)  # (B, 1, T, H, W)
         l1 = ((rec - x).abs() * weight).mean()
         l2 = ((rec - x) ** 2 * weight).mean()
         # KL to N(0, 1) per latent element (diffusers' .kl() sums over only some axes of 5-D latents).
-        mu, logvar = posterior.mean.float(), posterior.logvar.float()
+        mu, logvar = post.mean.float(), post.logvar.float()
         kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar).mean()
         loss = args.l1_weight * l1 + args.l2_weight * l2 + args.kl_weight * kl
         if not torch.isfinite(loss):
@@ -344,31 +423,33 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         torch.nn.utils.clip_grad_norm_(vae.parameters(), args.grad_clip)
         opt.step()
         step += 1
+        frames_seen += clips * length
         window.append(loss.item())
         if step % args.log_every == 0 or step == args.steps:
             mean_loss = float(np.mean(window))
             losses.append(mean_loss)
             window = []
-            rate = step / (time.perf_counter() - start)
+            seconds = time.perf_counter() - start
             log(
                 f"step {step}/{args.steps} loss {mean_loss:.4f} (l1 {l1.item():.4f} l2 {l2.item():.5f} "
-                f"kl {kl.item():.2f}) lr {opt.param_groups[0]['lr']:.2e} {rate:.2f} steps/s"
+                f"kl {kl.item():.2f}) lr {opt.param_groups[0]['lr']:.2e} {step / seconds:.2f} steps/s "
+                f"{frames_seen / seconds:.0f} frames/s"
             )
     if window:
         losses.append(float(np.mean(window)))
     train_seconds = time.perf_counter() - start
 
-    # Latent normalisation constants, evaluation, save.
-    fixed_end = reconstruction_loss(vae, fixed, device, args.frames)
+    # Final evaluation; keep the final weights unless a periodic checkpoint scored better.
+    fixed_end = reconstruction_loss(vae, fixed, device, eval_frames)
     log(f"fixed-batch reconstruction loss {fixed_start:.4f} -> {fixed_end:.4f}")
-    vae.eval()
-    eval_batch = max(1, min(args.batch, 16))
-    stats_pool = torch.from_numpy(train_np[stats_idx]).to(device)
-    mean, std = latent_stats(vae, stats_pool, device, eval_batch, args.frames)
-    vae.register_to_config(latents_mean=mean, latents_std=std)
-    psnr = reconstruction_psnr(vae, torch.from_numpy(eval_np).to(device), device, eval_batch, args.frames)
-    log(f"held-out reconstruction PSNR {psnr:.2f} dB over {len(eval_np)} clips of {args.frames} frames")
-    vae.half().save_pretrained(out, safe_serialization=True)  # fp16 safetensors; load with torch_dtype
+    psnr = evaluate(vae, eval_pool, device, eval_batch, eval_frames)
+    evals.append({"step": step, "seconds": round(train_seconds, 1), "psnr_db": psnr})
+    if psnr < best_psnr:
+        log(f"final held-out PSNR {psnr:.2f} dB is below the checkpoint's {best_psnr:.2f} dB: keeping that one")
+        vae = AutoencoderKLWan.from_pretrained(out / "best", torch_dtype=torch.float32).to(device)
+        psnr = best_psnr
+    mean, std = save_vae(vae, out, stats_pool, device, eval_batch, eval_frames)
+    log(f"held-out reconstruction PSNR {psnr:.2f} dB over {len(eval_np)} clips of {eval_frames} frames")
     result = VAETrainResult(
         steps=step,
         losses=losses,
@@ -381,11 +462,21 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         steps_per_second=step / max(train_seconds, 1e-9),
         out=str(out),
         config=dict(vae.config),
+        evals=evals,
     )
     report = {"args": asdict(args), **{k: v for k, v in asdict(result).items() if k != "config"}}
-    (out / "vae_train_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    atomic_write_json(report, out / "vae_train_report.json", indent=1)
     log(f"saved {out} ({step} steps in {train_seconds:.0f} s)")
     return result
+
+
+def evaluate(vae, eval_pool: torch.Tensor, device: torch.device, batch: int, frames: int) -> float:
+    """Held-out PSNR in eval mode, restoring the training mode afterwards."""
+    was_training = vae.training
+    vae.eval()
+    psnr = reconstruction_psnr(vae, eval_pool, device, batch, frames)
+    vae.train(was_training)
+    return psnr
 
 
 def _parse(argv: list[str] | None) -> VAETrainArgs:
@@ -401,7 +492,8 @@ def _parse(argv: list[str] | None) -> VAETrainArgs:
     p.add_argument("--init", default=None, help="continue training a saved VAE folder")
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument("--batch", type=int, default=defaults.batch)
-    p.add_argument("--frames", type=int, default=defaults.frames, help="training window, 4k+1")
+    p.add_argument("--frames", type=int, nargs="+", default=list(defaults.frames),
+                   help="training window lengths (4k+1), taken in turn; longer ones get fewer clips per step")
     p.add_argument("--size", type=int, default=defaults.size, help="canvas side for --render")
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--warmup", type=int, default=defaults.warmup, help="linear warm-up steps")
@@ -415,6 +507,8 @@ def _parse(argv: list[str] | None) -> VAETrainArgs:
     p.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
     p.add_argument("--eval-clips", type=int, default=defaults.eval_clips)
     p.add_argument("--stats-clips", type=int, default=defaults.stats_clips)
+    p.add_argument("--checkpoint-every", type=float, default=defaults.checkpoint_every_s,
+                   help="seconds between held-out evaluations; the best weights so far go to OUT/best")
     a = p.parse_args(argv)
     return VAETrainArgs(
         out=a.out,
@@ -425,7 +519,7 @@ def _parse(argv: list[str] | None) -> VAETrainArgs:
         init=a.init,
         steps=a.steps,
         batch=a.batch,
-        frames=a.frames,
+        frames=tuple(a.frames),
         size=a.size,
         lr=a.lr,
         warmup=a.warmup,
@@ -437,6 +531,7 @@ def _parse(argv: list[str] | None) -> VAETrainArgs:
         time_budget_s=a.time_budget,
         eval_clips=a.eval_clips,
         stats_clips=a.stats_clips,
+        checkpoint_every_s=a.checkpoint_every,
     )
 
 
