@@ -10,9 +10,33 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """The permission bits a newly created file gets under the current umask (0644 under umask 022)."""
+    return 0o666 & ~_umask()
+
+
+def publish(tmp: str | Path, target: str | Path) -> None:
+    """Rename a finished temporary file onto `target` in one step. It gets the mode `target` has, or that of a
+    new file under the umask: temporary files are created 0600, which no output should keep."""
+    target = Path(target)
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = new_file_mode()
+    os.chmod(tmp, mode)
+    os.replace(tmp, target)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to `target`; on success it replaces `target`, on error it is deleted."""
+    """Yield a temporary path next to `target`; on success it replaces `target` (keeping an existing file's
+    mode, else the umask's), on error it is deleted."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
@@ -20,7 +44,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, target)
+        publish(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -24,6 +24,8 @@ from types import TracebackType
 import numpy as np
 from PIL import Image
 
+from sanavideo.fsutil import publish
+
 VIDEO_SUFFIXES = (".mp4", ".gif", ".png")
 
 
@@ -134,15 +136,15 @@ class VideoWriter:
                     self._container.mux(packet)
                 self._container.close()
                 self._container = None
-                os.replace(self._tmp, self.path)
+                publish(self._tmp, self.path)
             elif self.suffix == ".gif":
                 duration_ms = 1000.0 / self.fps
                 first, *rest = self._gif_frames
                 first.save(self._tmp, format="GIF", save_all=True, append_images=rest, duration=duration_ms, loop=0)
-                os.replace(self._tmp, self.path)
+                publish(self._tmp, self.path)
             else:
                 for frame_file in sorted(self._tmp.iterdir()):
-                    os.replace(frame_file, self.path.parent / frame_file.name)
+                    publish(frame_file, self.path.parent / frame_file.name)
                 self._tmp.rmdir()
         except BaseException:
             self.abort()

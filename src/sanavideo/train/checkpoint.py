@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sanavideo.fsutil import new_file_mode
+
 STATE_FILE = "trainer_state.json"
 RNG_FILE = "rng.safetensors"
 
@@ -47,8 +49,11 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _fsync_tree(path: Path) -> None:
+    """Flush every file of a folder to disk, and give each the umask's mode (safetensors writes 0600)."""
+    mode = new_file_mode()
     for f in path.iterdir():
         if f.is_file():
+            os.chmod(f, mode)
             with open(f, "rb+") as fh:
                 os.fsync(fh.fileno())
     _fsync_dir(path)

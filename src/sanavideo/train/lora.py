@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sanavideo.fsutil import new_file_mode
 from sanavideo.train.args import DEFAULT_LORA_TARGETS
 
 ADAPTER_NAME = "default"
@@ -64,6 +65,7 @@ def save_lora(directory: str | Path, config, weights: dict[str, torch.Tensor]) -
     cfg = config.to_dict()
     cfg = {k: (sorted(v) if isinstance(v, set) else v) for k, v in cfg.items()}
     (tmp / CONFIG_FILE).write_text(json.dumps(cfg, indent=1, default=str))
+    os.chmod(tmp / WEIGHTS_FILE, new_file_mode())  # safetensors writes 0600
     if directory.exists():
         import shutil
 
