@@ -82,3 +82,15 @@ def test_load_image(tmp_path):
         load_image(tmp_path / "bad.jpg")
     with pytest.raises(FileNotFoundError, match="image file not found"):
         load_image(tmp_path / "none.png")
+
+
+def test_png_over_a_longer_earlier_run_leaves_only_the_new_frames(tmp_path):
+    from sanavideo.video_io import VideoWriter
+
+    (tmp_path / "out_backup_00001.png").write_bytes(b"not ours")  # another stem sharing the prefix
+    write_video(tmp_path / "out.png", np.zeros((9, 8, 8, 3), np.uint8))
+    with VideoWriter(tmp_path / "out.png") as writer:
+        writer.append(np.full((5, 8, 8, 3), 255, np.uint8))
+    names = sorted(p.name for p in tmp_path.glob("out_*.png"))
+    assert names == [f"out_{i:05d}.png" for i in range(5)] + ["out_backup_00001.png"]
+    assert writer.written_name.endswith("out_00000.png ... out_00004.png")

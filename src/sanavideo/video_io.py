@@ -14,6 +14,7 @@ Formats, chosen by the output suffix:
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -146,11 +147,29 @@ class VideoWriter:
                 for frame_file in sorted(self._tmp.iterdir()):
                     publish(frame_file, self.path.parent / frame_file.name)
                 self._tmp.rmdir()
+                for stale in self._stale_frames():  # frames of an earlier, longer video to the same path
+                    stale.unlink(missing_ok=True)
         except BaseException:
             self.abort()
             raise
         self._closed = True
         return self.path
+
+    def _stale_frames(self) -> list[Path]:
+        """PNG frames `<stem>_NNNNN.png` beside `path` numbered past the frames this writer wrote."""
+        stale = []
+        for f in self.path.parent.glob(f"{glob.escape(self.path.stem)}_*.png"):
+            number = f.stem[len(self.path.stem) + 1 :]
+            if len(number) == 5 and number.isdigit() and int(number) >= self.frames_written:
+                stale.append(f)
+        return stale
+
+    @property
+    def written_name(self) -> str:
+        """What to tell the user was written: the file, or for PNG frames the pattern of their names."""
+        if self.suffix == ".png":
+            return str(self.path.parent / f"{self.path.stem}_00000.png ... {self.path.stem}_{self.frames_written - 1:05d}.png")
+        return str(self.path)
 
     def abort(self) -> None:
         """Discard everything written so far (the temporary file or folder); `path` is left untouched."""

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from sanavideo.pipeline import SanaVideoPipeline
-    from sanavideo.video_io import load_image, write_video
+    from sanavideo.video_io import VideoWriter, load_image
 
     prompts = read_prompts(args)
     outputs = output_paths(args.output, len(prompts), numbered=args.prompts_file is not None)
@@ -119,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
             use_resolution_binning=binning,
             output_type="np",
         )
-        write_video(out, result.frames[0], fps=fps)
-        print(f"wrote {out} ({result.frames.shape[1]} frames, {result.frames.shape[3]}x{result.frames.shape[2]}, "
+        with VideoWriter(out, fps=fps) as writer:
+            writer.append(result.frames[0])
+        print(f"wrote {writer.written_name} ({result.frames.shape[1]} frames, {result.frames.shape[3]}x{result.frames.shape[2]}, "
               f"{fps:g} fps)")
     return 0
 
@@ -171,5 +172,5 @@ def stream_to_file(pipe, args: argparse.Namespace, prompt: str, out: Path, image
             bar.update(len(chunk))
             bar.set_postfix(gen_fps=f"{done / (time.perf_counter() - start):.1f}")
     elapsed = time.perf_counter() - start
-    print(f"wrote {out} ({done} frames streamed in {elapsed:.1f} s, {done / elapsed:.1f} generated frames/s)")
+    print(f"wrote {writer.written_name} ({done} frames streamed in {elapsed:.1f} s, {done / elapsed:.1f} generated frames/s)")
     return 0
