@@ -45,6 +45,25 @@ def test_chunk_sigmas_never_decrease_with_the_chunk_index(mode):
         assert (sig[:, 0] < sig[:, -1]).float().mean() > 0.5
 
 
+def test_scaled_chunk_sigmas_scale_the_timestep_index_before_the_shift():
+    """Upstream (respace, incremental chunk timesteps): idx_k = floor(U * idx_{k+1}), then sigma = shift(idx)."""
+    args = ObjectiveArgs(flow_shift=3.0, chunk_timesteps="scaled")
+    normals = torch.tensor([[0.0, 0.0, 0.0]])  # last chunk: u = 0.5 -> index 500
+    uniforms = torch.tensor([[0.5, 0.5, 0.0]])  # chunk 1: floor(0.5 * 500) = 250; chunk 0: 125
+
+    def upstream(index: int) -> float:
+        base = index * 0.999 / 999
+        return 3.0 * base / (1 + 2.0 * base)
+
+    sig = chunk_sigmas(normals, uniforms, args)[0]
+    assert sig.tolist() == pytest.approx([upstream(125), upstream(250), upstream(500)], abs=1e-6)
+    assert sig[1].item() == pytest.approx(0.5, abs=1e-3)  # not 0.5 * shift(0.5) = 0.375
+    # mean sigma of chunk 0 of 2 chunks over the logit-normal: about 0.44 (scaling after the shift gave 0.36)
+    g = torch.Generator().manual_seed(0)
+    many = chunk_sigmas(torch.randn(100_000, 2, generator=g), torch.rand(100_000, 2, generator=g), args)
+    assert many[:, 0].mean().item() == pytest.approx(0.44, abs=0.01)
+
+
 def test_noising_target_and_i2v():
     args = ObjectiveArgs(i2v_prob=0.5)
     x0 = torch.randn(6, 4, 5, 4, 4)

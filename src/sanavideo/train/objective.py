@@ -26,31 +26,41 @@ def shift_sigma(sigma: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * sigma / (1 + (shift - 1) * sigma)
 
 
-def logit_normal_sigma(normal: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor:
-    """Map standard normals to the discretised, shifted training sigmas (upstream `linear_flow` schedule)."""
+def logit_normal_index(normal: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor:
+    """Standard normals -> integer timestep indices in [0, T): floor(T * sigmoid(mean + std * normal))."""
     T = args.num_train_timesteps
     u = torch.sigmoid(args.logit_mean + args.logit_std * normal)
-    idx = (u * T).long().clamp(0, T - 1)
-    base = idx.to(torch.float32) * (0.999 / (T - 1))  # linspace(0, 0.999, T)[idx]
+    return (u * T).long().clamp(0, T - 1)
+
+
+def index_sigma(idx: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor:
+    """Integer timestep indices -> shifted sigmas: linspace(0, 0.999, T)[idx], then the flow shift."""
+    base = idx.to(torch.float32) * (0.999 / (args.num_train_timesteps - 1))
     return shift_sigma(base, args.flow_shift)
+
+
+def logit_normal_sigma(normal: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor:
+    """Map standard normals to the discretised, shifted training sigmas (upstream `linear_flow` schedule)."""
+    return index_sigma(logit_normal_index(normal, args), args)
 
 
 def chunk_sigmas(normals: torch.Tensor, uniforms: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor:
     """(B, K) per-chunk sigmas, non-decreasing along K (chunk 0 has the least noise).
 
-    scaled: the last chunk's sigma is logit-normal, each earlier one is U(0,1) times the next (upstream's
-    `uniform * t_prev`); sorted: K independent logit-normal sigmas, sorted; shared: one sigma for all chunks.
+    scaled (upstream `respace`, incremental chunk timesteps): the last chunk's integer timestep index is
+    logit-normal, each earlier one is floor(U(0,1) x the next one's index), and only then are the indices turned
+    into sigmas with the flow shift; sorted: K independent logit-normal sigmas, sorted; shared: one sigma for
+    all chunks.
     """
     B, K = normals.shape
     if args.chunk_timesteps == "shared" or K == 1:
         return logit_normal_sigma(normals[:, :1], args).expand(B, K)
     if args.chunk_timesteps == "sorted":
         return logit_normal_sigma(normals, args).sort(dim=1).values
-    last = logit_normal_sigma(normals[:, -1], args)
-    out = [last]
+    indices = [logit_normal_index(normals[:, -1], args)]
     for k in range(K - 2, -1, -1):
-        out.append(out[-1] * uniforms[:, k])
-    return torch.stack(out[::-1], dim=1)
+        indices.append((uniforms[:, k] * indices[-1].float()).long())
+    return index_sigma(torch.stack(indices[::-1], dim=1), args)
 
 
 @dataclass
