@@ -1,6 +1,7 @@
 """The recipe of the embedded default model (`sanavideo/assets/shapes-tiny`), end to end, device-agnostic.
 
-    python -m sanavideo.train.embedded --out runs/embedded --device cuda --vae-seconds 150 --dit-seconds 280
+    python -m sanavideo.train.embedded --out runs/embedded --vae-seconds 2700 --dit-seconds 3600   # CPU
+    python -m sanavideo.train.embedded --out runs/embedded --vae-init src/sanavideo/assets/shapes-tiny/vae ...
 
 1. train the small causal Wan VAE on rendered shapes clips (`sanavideo.train.vae`);
 2. render the transformer's training clips, encode them with that VAE and tokenize their captions into a
@@ -35,11 +36,12 @@ class EmbeddedRecipe:
     frames: int = 33  # frames per transformer training clip (9 latent frames)
     clips: int = 6000  # transformer training clips
     vae_clips: int = 4000  # clips rendered for the VAE
-    vae_steps: int = 100_000
-    vae_seconds: float = 150.0
-    vae_batch: int = 32
+    vae_steps: int = 1_000_000
+    vae_seconds: float = 2700.0  # 45 minutes: the VAE recipe measured on 2 CPU cores (docs/embedded-model.md)
+    vae_batch: int = 8  # clips of 17 frames per step (alternating with 4 clips of 33 frames)
+    vae_init: str | None = None  # warm-start the VAE from this folder (e.g. the shipped vae/)
     max_text_length: int = 32
-    dit_seconds: float = 280.0
+    dit_seconds: float = 3600.0
     dit_steps: int = 100_000
     config: str = str(CONFIG)
     overrides: list[str] = field(default_factory=list)  # extra `key=value` for the training config
@@ -62,9 +64,10 @@ def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
 
     out = recipe.root / "vae"
     args = VAETrainArgs(
-        out=str(out), render=recipe.vae_clips, preset="embedded", steps=recipe.vae_steps, batch=recipe.vae_batch,
-        size=recipe.size, lr=1e-3, warmup=100, device=str(_device(recipe.device)), seed=recipe.seed,
-        log_every=50, time_budget_s=recipe.vae_seconds,
+        out=str(out), render=recipe.vae_clips, preset="patch2", steps=recipe.vae_steps, batch=recipe.vae_batch,
+        frames=(17, 33), size=recipe.size, lr=1e-3, warmup=100, foreground_weight=3.0,
+        device=str(_device(recipe.device)), seed=recipe.seed, log_every=50, time_budget_s=recipe.vae_seconds,
+        init=recipe.vae_init,
     )
     result = train_vae(args, log=log)
     log(f"vae: {result.steps} steps, held-out PSNR {result.psnr_db:.2f} dB")
@@ -213,13 +216,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dit-seconds", type=float, default=d.dit_seconds)
     p.add_argument("--config", default=d.config)
     p.add_argument("--vae-from", default=None, help="a trained VAE folder (skips VAE training)")
+    p.add_argument("--vae-init", default=None, help="warm-start VAE training from this VAE folder")
     p.add_argument("--init-from", default=None, help="pipeline folder to start the transformer and text encoder from")
     p.add_argument("overrides", nargs="*", help="training config overrides key=value")
     a = p.parse_args(argv)
     recipe = EmbeddedRecipe(
         out=a.out, device=a.device, seed=a.seed, clips=a.clips, vae_clips=a.vae_clips, vae_steps=a.vae_steps,
         vae_seconds=a.vae_seconds, vae_batch=a.vae_batch, dit_steps=a.dit_steps, dit_seconds=a.dit_seconds,
-        config=a.config, overrides=a.overrides, vae_from=a.vae_from, init_from=a.init_from,
+        config=a.config, overrides=a.overrides, vae_from=a.vae_from, init_from=a.init_from, vae_init=a.vae_init,
     )
     folder = run(recipe, log=lambda msg: print(msg, flush=True))
     print(f"embedded model written to {folder}", flush=True)

@@ -107,7 +107,7 @@ class VAETrainArgs:
     eval_clips: int = 32  # held-out combinations, fresh seed
     stats_clips: int = 128  # clips for the latent mean/std
     init: str | None = None  # continue from a saved VAE folder
-    bf16: bool | None = None  # bf16 autocast; None: on for CUDA, off elsewhere
+    bf16: bool | None = None  # bf16 autocast; None: on for CUDA and for CPUs with native bf16 (`bf16_is_fast`)
     # every this many seconds: held-out PSNR, and the weights saved to OUT/best when it is the best so far
     checkpoint_every_s: float = 300.0
 
@@ -296,6 +296,14 @@ def _lr_factor(step: int, warmup: int, progress: float, min_ratio: float) -> flo
     return warm * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
 
 
+def bf16_is_fast(device: torch.device) -> bool:
+    """bf16 autocast by default: on CUDA, and on CPUs with native bf16 instructions (AVX512-BF16 / AMX), where
+    it measured 1.3-1.5x faster than float32 for this VAE (AMD EPYC, docs/embedded-model.md); elsewhere off."""
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def window_batches(frames: tuple[int, ...], batch: int) -> list[tuple[int, int]]:
     """(window length, clips) for each entry of `frames`: equal pixel frames per step, at least one clip."""
     return [(f, max(1, round(batch * frames[0] / f))) for f in frames]
@@ -365,7 +373,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
     log(f"vae: {args.init or args.preset} {n_params / 1e6:.2f}M params on {device}")
     opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(args.seed)
-    amp = device.type == "cuda" if args.bf16 is None else args.bf16
+    amp = bf16_is_fast(device) if args.bf16 is None else args.bf16
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest 3-D conv kernels
@@ -500,7 +508,8 @@ def _parse(argv: list[str] | None) -> VAETrainArgs:
     p.add_argument("--kl-weight", type=float, default=defaults.kl_weight)
     p.add_argument("--device", default=defaults.device)
     p.add_argument(
-        "--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast (default: on CUDA)"
+        "--bf16", action=argparse.BooleanOptionalAction, default=None,
+        help="bf16 autocast (default: on CUDA and on CPUs with native bf16)"
     )
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--log-every", type=int, default=defaults.log_every)

@@ -1,0 +1,108 @@
+"""Streaming VAE decode speed on CPU: diffusers' `AutoencoderKLWan.decode` (one decoder call per latent frame)
+against `sanavideo.adapters.wan_causal.WanCausalDecoder` (one call per streamed chunk of latent frames), for
+the embedded model's VAE and, as a baseline, any other VAE folders given.
+
+Each decode covers one `--frames`-long clip at `--size` pixels from the same random latents; the chunked decode
+is checked against diffusers' output (max abs difference). Times are the best of `--repeats`.
+
+    python benchmarks/vae_decode.py [--vae FOLDER ...] [--frames 81] [--size 64] [--chunk 3] [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import time
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def best_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def measure(folder: Path, frames: int, size: int, chunk: int, repeats: int) -> dict:
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from sanavideo.adapters.wan_causal import WanCausalDecoder
+
+    vae = AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32).eval()
+    latent_frames = (frames - 1) // vae.config.scale_factor_temporal + 1
+    side = size // vae.config.scale_factor_spatial
+    z = torch.randn(1, vae.config.z_dim, latent_frames, side, side, generator=torch.Generator().manual_seed(0))
+
+    def chunked():
+        decoder = WanCausalDecoder(vae)
+        return torch.cat([decoder(z[:, :, i : i + chunk]) for i in range(0, latent_frames, chunk)], dim=2)
+
+    with torch.inference_mode():
+        reference = vae.decode(z).sample
+        diff = float((chunked().clamp(-1, 1) - reference).abs().max())
+        t_diffusers = best_time(lambda: vae.decode(z), repeats)
+        t_chunked = best_time(chunked, repeats)
+    return {
+        "vae": str(folder),
+        "params_m": sum(p.numel() for p in vae.parameters()) / 1e6,
+        "patch_size": vae.config.patch_size,
+        "diffusers_fps": frames / t_diffusers,
+        "chunked_fps": frames / t_chunked,
+        "max_abs_diff": diff,
+    }
+
+
+def main() -> None:
+    import torch
+
+    from sanavideo.pipeline import DEFAULT_MODEL_DIR
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--vae", nargs="*", default=[], help="more VAE folders to measure (baselines)")
+    p.add_argument("--frames", type=int, default=81)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--chunk", type=int, default=3, help="latent frames per streamed chunk")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--write", default=None, help="append a results table to this markdown file")
+    a = p.parse_args()
+    folders = [DEFAULT_MODEL_DIR / "vae", *map(Path, a.vae)]
+    rows = [measure(f, a.frames, a.size, a.chunk, a.repeats) for f in folders]
+    header = (
+        f"### Streaming VAE decode, CPU ({datetime.date.today().isoformat()})\n\n"
+        f"Machine: {cpu_model()}, {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads. "
+        f"One {a.frames}-frame clip at {a.size}x{a.size} from random latents, float32, inference mode, best of "
+        f"{a.repeats} after a warm-up. `diffusers` = `AutoencoderKLWan.decode` (one decoder call per latent frame); "
+        f"`chunked` = `WanCausalDecoder` fed chunks of {a.chunk} latent frames as `generate --stream` decodes them "
+        "(`sanavideo.adapters.wan_causal`). Script: `benchmarks/vae_decode.py`.\n\n"
+        "| VAE | parameters (M) | patch | diffusers (frames/s) | chunked (frames/s) | speed-up | max abs diff |\n"
+        "|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {r['vae']} | {r['params_m']:.2f} | {r['patch_size'] or 1} | {r['diffusers_fps']:.0f} | "
+        f"{r['chunked_fps']:.0f} | {r['chunked_fps'] / r['diffusers_fps']:.2f}x | {r['max_abs_diff']:.1e} |\n"
+        for r in rows
+    ]
+    table = header + "".join(lines)
+    print(table)
+    if a.write:
+        with open(a.write, "a") as f:
+            f.write("\n" + table)
+
+
+if __name__ == "__main__":
+    main()
