@@ -176,3 +176,11 @@ def test_training_from_videos_with_a_trainable_text_encoder(clips, encoders, tmp
     final = Path(result.export_dir)
     assert {p.name for p in final.iterdir()} >= {"transformer", "text_encoder", "tokenizer", "vae",
                                                  "null_caption.safetensors", "train_config.yaml"}
+
+
+def test_full_prompt_adds_the_motion_score_once():
+    from sanavideo.data.video import full_prompt
+
+    assert full_prompt(" a red circle ", 7.9) == "a red circle motion score: 7."  # upstream: int(score)
+    assert full_prompt("a red circle moves left motion score: 20.", 20) == "a red circle moves left motion score: 20."
+    assert full_prompt("a red circle", None) == "a red circle"

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import math
+import re
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from sanavideo.adapters.text import add_motion_score
 
 log = logging.getLogger("sanavideo.data")
 
@@ -56,12 +59,15 @@ class ClipRecord:
         return self.captions[options[-1][0]]
 
 
+_HAS_MOTION_SCORE = re.compile(r"motion score:\s*\d+\.?\s*$")
+
+
 def full_prompt(caption: str, motion_score: float | None) -> str:
-    """Upstream training caption: the caption plus " motion score: N." when the clip has a score."""
-    text = caption.strip()
-    if motion_score is not None:
-        text += f" motion score: {int(motion_score)}."
-    return text
+    """Upstream training caption: the caption plus " motion score: N." when the clip has a score, unless the
+    caption already ends with such a suffix (the shapes world writes it into some captions)."""
+    if motion_score is None or _HAS_MOTION_SCORE.search(caption):
+        return caption.strip()
+    return add_motion_score(caption, int(motion_score))
 
 
 def scan_folder(directory: Path) -> tuple[list[ClipRecord], int]:
