@@ -254,3 +254,18 @@ def test_resume_restores_rng_from_plain_tensors_and_never_unpickles(tmp_path):
     with pytest.raises(ValueError, match="optimizer.pt is not a plain tensor file"):
         train(args.replace(resume="auto", max_steps=4))
     assert not marker.exists()
+
+
+def test_caption_dropout_swaps_the_embeddings_and_keeps_the_prompt_mask():
+    from types import SimpleNamespace
+
+    from sanavideo.train.loop import _captions
+
+    embeds = torch.randn(3, 4, 8)
+    mask = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 0]])
+    batch = SimpleNamespace(prompt_mask=mask, prompt_embeds=embeds)
+    null = torch.randn(4, 8)
+    drop = torch.tensor([True, False, True])
+    out, out_mask = _captions(batch, drop, None, None, null, "embedding")
+    assert torch.equal(out_mask, mask)  # upstream keeps each prompt's own mask
+    assert torch.equal(out[0], null) and torch.equal(out[2], null) and torch.equal(out[1], embeds[1])

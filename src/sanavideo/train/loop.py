@@ -352,9 +352,9 @@ def _captions(batch, drop: torch.Tensor, data: LatentSet, text_encoder: nn.Modul
         if mode == "empty":
             embeds = torch.where(dropped[:, :, None], data.empty_prompt["prompt_embeds"].to(embeds)[None], embeds)
     if mode == "embedding":
-        # the fixed null caption, attended over its whole length
+        # the fixed null caption replaces the embeddings; the mask stays the prompt's own (upstream's
+        # CaptionEmbedder.token_drop swaps the caption tensor only)
         embeds = torch.where(dropped[:, :, None], null_caption.to(embeds.dtype)[None], embeds)
-        mask = torch.where(dropped, torch.ones_like(mask), mask)
     return embeds, mask
 
 
