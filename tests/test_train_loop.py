@@ -269,3 +269,17 @@ def test_caption_dropout_swaps_the_embeddings_and_keeps_the_prompt_mask():
     out, out_mask = _captions(batch, drop, None, None, null, "embedding")
     assert torch.equal(out_mask, mask)  # upstream keeps each prompt's own mask
     assert torch.equal(out[0], null) and torch.equal(out[2], null) and torch.equal(out[1], embeds[1])
+
+
+def test_lora_initialisation_depends_on_the_seed_only():
+    from sanavideo.config import PRESETS
+    from sanavideo.model import SanaVideoTransformer
+    from sanavideo.train.lora import add_lora, lora_config
+
+    adapters = []
+    for global_seed, seed in ((1, 5), (2, 5), (1, 6)):
+        torch.manual_seed(global_seed)  # e.g. a model loaded by init_from leaves the global RNG anywhere
+        model = add_lora(SanaVideoTransformer(PRESETS["tiny"]), lora_config(4, None, 0.0, ["attn.qkv"]), seed=seed)
+        adapters.append({n: p.detach().clone() for n, p in model.named_parameters() if "lora_A" in n})
+    assert adapters[0] and all(torch.equal(adapters[0][n], adapters[1][n]) for n in adapters[0])
+    assert not all(torch.equal(adapters[0][n], adapters[2][n]) for n in adapters[0])

@@ -176,7 +176,7 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
         from sanavideo.train.lora import add_lora, lora_config
 
         lora_cfg = lora_config(args.lora.rank, args.lora.alpha, args.lora.dropout, args.lora.target_modules)
-        add_lora(transformer, lora_cfg)
+        add_lora(transformer, lora_cfg, seed=args.seed + 3)
     transformer.gradient_checkpointing = args.model.gradient_checkpointing
 
     # 3. resume: weights go into the unsharded model, the rest after sharding

@@ -32,13 +32,18 @@ def lora_config(rank: int, alpha: float | None = None, dropout: float = 0.0,
                       target_modules=list(target_modules or DEFAULT_LORA_TARGETS))
 
 
-def add_lora(model: nn.Module, config) -> nn.Module:
-    """Inject LoRA layers in place and freeze everything except them. Returns the same model."""
+def add_lora(model: nn.Module, config, seed: int = 0) -> nn.Module:
+    """Inject LoRA layers in place and freeze everything except them. Returns the same model.
+
+    The adapters' initial weights (peft draws lora_A at random) come from `seed` alone, not from the global RNG
+    state: two runs, or two ranks, with the same seed start from the same adapters."""
     from peft import inject_adapter_in_model
 
     for p in model.parameters():
         p.requires_grad_(False)
-    inject_adapter_in_model(config, model, adapter_name=ADAPTER_NAME)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        inject_adapter_in_model(config, model, adapter_name=ADAPTER_NAME)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     if not trainable:
         raise ValueError(f"LoRA targets {config.target_modules} matched no module of {type(model).__name__}")
