@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,15 +35,43 @@ def publish(tmp: str | Path, target: str | Path) -> None:
     os.replace(tmp, target)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def temp_sibling(target: str | Path, directory: bool = False) -> Path:
+    """Create a hidden temporary file (or folder) next to `target`, named `.NAME.PID.XXXX.tmp<suffix>`, after
+    removing the ones that earlier writers of the same target left when they were killed (their PID is gone)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix, suffix = f".{target.name}.", ".tmp" + target.suffix
+    for stale in target.parent.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+        pid = stale.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+    prefix += f"{os.getpid()}."
+    if directory:
+        return Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target.parent))
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `target`; on success it replaces `target` (keeping an existing file's
     mode, else the umask's), on error it is deleted."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_sibling(target)
     try:
         yield tmp_path
         publish(tmp_path, target)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -25,7 +24,7 @@ from types import TracebackType
 import numpy as np
 from PIL import Image
 
-from sanavideo.fsutil import publish
+from sanavideo.fsutil import publish, temp_sibling
 
 VIDEO_SUFFIXES = (".mp4", ".gif", ".png")
 
@@ -75,12 +74,7 @@ class VideoWriter:
         self._stream = None
         self._gif_frames: list[Image.Image] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.suffix == ".png":
-            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.stem}.", suffix=".tmp", dir=self.path.parent))
-        else:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".tmp{self.suffix}", dir=self.path.parent)
-            os.close(fd)
-            self._tmp = Path(tmp)
+        self._tmp = temp_sibling(self.path, directory=self.suffix == ".png")
 
     # -- writing -------------------------------------------------------------------------------------------
     def append(self, frames: np.ndarray) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 # Subcommand modules, in the order `--help` lists them.
 SUBCOMMANDS = ["convert", "generate", "train", "precompute", "plot_loss", "eval"]
@@ -34,10 +36,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: writers delete their temporary files
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as err:
         print(f"sanavideo {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"sanavideo {args.command}: interrupted; nothing partial was written", file=sys.stderr)
+        return 130

@@ -146,7 +146,7 @@ def assemble(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, target: Path) -
     model = SanaVideoTransformer.from_pretrained(final / "transformer")
     state = {k: v.half() for k, v in model.state_dict().items()}
     save_diffusers(state, model.config, target / "transformer")
-    shutil.copytree(vae_dir, target / "vae", ignore=shutil.ignore_patterns("*.json.tmp", "vae_train_report.json"))
+    shutil.copytree(vae_dir, target / "vae", ignore=shutil.ignore_patterns(".*", "best", "vae_train_report.json"))
     shutil.copytree(final / "text_encoder", target / "text_encoder")
     shutil.copytree(final / "tokenizer", target / "tokenizer")
     import yaml
