@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from sanavideo.cli import main
-from sanavideo.eval.vae import _psnr, _to_uint8, _to_video, stream_reconstruct
+from sanavideo.eval.vae import _psnr, _to_uint8, _to_video, object_mask, stream_reconstruct
 from sanavideo.train.vae import build_vae
 
 
@@ -49,6 +49,18 @@ def test_cli_report(tmp_path, capsys):
     assert (tmp_path / "strip.png").stat().st_size > 0
     assert "held-out: PSNR" in capsys.readouterr().out
     assert _psnr(0.0) > 90 and abs(float(_psnr(255.0**2)) - 0.0) < 1e-9
+    assert 0 < held["object_psnr_db"] < 60
+
+
+def test_object_mask_is_the_rendered_object():
+    from sanavideo.data.shapes import ClipSpec, render, shape_mask, trajectory
+
+    spec = ClipSpec("red", "square", "right", background="gray")
+    clip = render(spec, 5, 64)
+    mask = object_mask(clip[None])[0]
+    obj = spec.object_size(64)
+    x, y = trajectory(spec, 5, 64)[2]
+    assert mask[2].sum() == shape_mask("square", 64, obj, x, y).sum() > 0
 
 
 def test_cli_takes_a_model_folder_and_refuses_bad_frames(tmp_path, capsys):
