@@ -55,7 +55,7 @@ def test_cli_report(tmp_path, capsys):
 def test_object_mask_is_the_rendered_object():
     from sanavideo.data.shapes import ClipSpec, render, shape_mask, trajectory
 
-    spec = ClipSpec("red", "square", "right", background="gray")
+    spec = ClipSpec("blue", "square", "right", background="white")
     clip = render(spec, 5, 64)
     mask = object_mask(clip[None])[0]
     obj = spec.object_size(64)
