@@ -76,3 +76,15 @@ def test_cli_rejects_bad_arguments(tmp_path):
         main(["--render", "2", "--out", str(tmp_path), "--frames", "8", "--preset", "test"])
     with pytest.raises(ValueError, match="exactly one data source"):
         main(["--out", str(tmp_path), "--preset", "test"])
+
+
+def test_object_crops_contain_the_object_and_keep_pixels_per_step():
+    from sanavideo.train.vae import sample_batch, window_batches
+
+    pool = torch.from_numpy(render_pool(6, 9, 64, seed=3))
+    crops = sample_batch(pool, 12, 9, torch.Generator().manual_seed(0), crop=32)
+    assert crops.shape == (12, 9, 32, 32, 3)
+    mid = crops[:, 4].to(torch.int16)
+    on_object = (mid - mid[:, :1, :1]).abs().amax(-1) > 12  # (12, 32, 32)
+    assert bool(on_object.flatten(1).any(1).all())  # every crop shows its object
+    assert window_batches((17, 33), 8, crop=32, size=64) == [(17, 8, 0), (33, 4, 0), (17, 32, 32), (33, 16, 32)]

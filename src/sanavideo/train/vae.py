@@ -110,6 +110,8 @@ class VAETrainArgs:
     bf16: bool | None = None  # bf16 autocast; None: on for CUDA and for CPUs with native bf16 (`bf16_is_fast`)
     # every this many seconds: held-out PSNR, and the weights saved to OUT/best when it is the best so far
     checkpoint_every_s: float = 300.0
+    # > 0: every other step trains on crop x crop windows around the object (4x the clips at crop = size / 2)
+    crop: int = 0
 
 
 @dataclass
@@ -170,15 +172,32 @@ def to_model_input(clips: np.ndarray | torch.Tensor, device: torch.device) -> to
     return x / 127.5 - 1.0
 
 
-def sample_batch(pool: torch.Tensor, batch: int, frames: int, gen: torch.Generator) -> torch.Tensor:
-    """Random clips, random `frames` windows, random left/right flips. pool: uint8 (n, T, H, W, 3)."""
-    n, length = pool.shape[:2]
+def sample_batch(
+    pool: torch.Tensor, batch: int, frames: int, gen: torch.Generator, crop: int = 0
+) -> torch.Tensor:
+    """Random clips, random `frames` windows, random left/right flips. pool: uint8 (n, T, H, W, 3).
+
+    crop > 0: a `crop` x `crop` window around the object instead of the whole canvas (the VAE is fully
+    convolutional): the object then fills ~4x more of each sample, and a sample costs ~4x less.
+    """
+    n, length, height, width = pool.shape[:4]
     idx = torch.randint(0, n, (batch,), generator=gen)
     start = torch.randint(0, length - frames + 1, (batch,), generator=gen)
     flip = torch.rand(batch, generator=gen) < 0.5
+    jitter = torch.rand(batch, 2, generator=gen)
     out = []
-    for i, s, f in zip(idx.tolist(), start.tolist(), flip.tolist()):
+    for i, s, f, (jy, jx) in zip(idx.tolist(), start.tolist(), flip.tolist(), jitter.tolist()):
         clip = pool[i, s : s + frames]  # (frames, H, W, 3)
+        if crop:
+            # object pixels of the window's middle frame: unlike the corner (background) colour
+            mid = clip[frames // 2].to(torch.int16)
+            ys, xs = torch.nonzero((mid - mid[:1, :1]).abs().amax(-1) > 12, as_tuple=True)
+            cy = int(ys.float().mean()) if len(ys) else height // 2
+            cx = int(xs.float().mean()) if len(xs) else width // 2
+            # the object's centre anywhere in the middle half of the crop
+            top = min(max(cy - int(crop * (0.25 + 0.5 * jy)), 0), height - crop)
+            left = min(max(cx - int(crop * (0.25 + 0.5 * jx)), 0), width - crop)
+            clip = clip[:, top : top + crop, left : left + crop]
         out.append(clip.flip(2) if f else clip)
     return torch.stack(out)
 
@@ -304,9 +323,13 @@ def bf16_is_fast(device: torch.device) -> bool:
     return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def window_batches(frames: tuple[int, ...], batch: int) -> list[tuple[int, int]]:
-    """(window length, clips) for each entry of `frames`: equal pixel frames per step, at least one clip."""
-    return [(f, max(1, round(batch * frames[0] / f))) for f in frames]
+def window_batches(frames: tuple[int, ...], batch: int, crop: int = 0, size: int = 64) -> list[tuple[int, int, int]]:
+    """(window length, clips, crop) for each step of the cycle: every entry of `frames` on the whole canvas, and
+    with crop > 0 each again on object crops; equal pixels per step (longer or smaller samples: more of them)."""
+    steps = [(f, max(1, round(batch * frames[0] / f)), 0) for f in frames]
+    if crop:
+        steps += [(f, round(n * (size / crop) ** 2), crop) for f, n, _ in steps]
+    return steps
 
 
 def save_vae(vae, out: Path, stats_pool: torch.Tensor, device: torch.device, batch: int, frames: int) -> tuple:
@@ -377,7 +400,9 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest 3-D conv kernels
-    schedule = window_batches(frames, args.batch)
+    if args.crop and (args.crop % 16 or args.crop >= size):
+        raise ValueError(f"--crop must be a multiple of 16 below the canvas size {size}, got {args.crop}")
+    schedule = window_batches(frames, args.batch, args.crop, size)
     eval_batch = max(1, min(args.batch, 16))
 
     fixed = pool[: min(len(pool), 8)]
@@ -409,8 +434,8 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         for group in opt.param_groups:
             group["lr"] = args.lr * _lr_factor(step, args.warmup, progress, args.min_lr_ratio)
 
-        length, clips = schedule[step % len(schedule)]
-        x = to_model_input(sample_batch(pool, clips, length, gen), device)  # (B, 3, T, H, W)
+        length, clips, crop = schedule[step % len(schedule)]
+        x = to_model_input(sample_batch(pool, clips, length, gen, crop), device)  # (B, 3, T, H, W)
         with autocast:
             post = posterior(vae, x)
             rec = decode_latents(vae, post.sample())
@@ -431,7 +456,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         torch.nn.utils.clip_grad_norm_(vae.parameters(), args.grad_clip)
         opt.step()
         step += 1
-        frames_seen += clips * length
+        frames_seen += clips * length * ((crop or size) / size) ** 2  # in whole-canvas frames
         window.append(loss.item())
         if step % args.log_every == 0 or step == args.steps:
             mean_loss = float(np.mean(window))
@@ -516,6 +541,8 @@ def _parse(argv: list[str] | None) -> VAETrainArgs:
     p.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
     p.add_argument("--eval-clips", type=int, default=defaults.eval_clips)
     p.add_argument("--stats-clips", type=int, default=defaults.stats_clips)
+    p.add_argument("--crop", type=int, default=defaults.crop,
+                   help="every other step: object-centred crops of this side (multiple of 16; 0: off)")
     p.add_argument("--checkpoint-every", type=float, default=defaults.checkpoint_every_s,
                    help="seconds between held-out evaluations; the best weights so far go to OUT/best")
     a = p.parse_args(argv)
@@ -541,6 +568,7 @@ def _parse(argv: list[str] | None) -> VAETrainArgs:
         eval_clips=a.eval_clips,
         stats_clips=a.stats_clips,
         checkpoint_every_s=a.checkpoint_every,
+        crop=a.crop,
     )
 
 
