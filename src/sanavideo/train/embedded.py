@@ -65,7 +65,7 @@ def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
     out = recipe.root / "vae"
     args = VAETrainArgs(
         out=str(out), render=recipe.vae_clips, preset="patch2", steps=recipe.vae_steps, batch=recipe.vae_batch,
-        frames=(17, 33), size=recipe.size, lr=1e-3, warmup=100, foreground_weight=3.0,
+        frames=(17, 33), crop=recipe.size // 2, size=recipe.size, lr=1e-3, warmup=100, foreground_weight=10.0,
         device=str(_device(recipe.device)), seed=recipe.seed, log_every=50, time_budget_s=recipe.vae_seconds,
         init=recipe.vae_init,
     )
