@@ -1,20 +1,25 @@
-"""Train the embedded model's small causal video VAE (Wan2.1 architecture) on shapes-world clips.
+"""Train the embedded model's small causal video VAE (Wan architecture) on shapes-world clips.
 
-The VAE is `diffusers.AutoencoderKLWan` with a small config (`VAE_PRESETS["embedded"]`): stride 4 in time and
-8 in space, 16 latent channels, a 32-wide encoder and a 16-wide decoder. The decoder is what streaming
-generation pays for on every frame, so it is sized to decode >= 60 frames/s at 64x64 on 2 CPU cores
-(`decode_fps` measures it).
+The VAE is a `diffusers.AutoencoderKLWan` with a small config (`VAE_PRESETS`, default `patch2`): stride 4 in
+time and 8 in space, 16 latent channels, with Wan2.2-style 2x2 input patchification so that it runs at 32x32
+pixels and below. Training goes through the whole-clip causal forward (`sanavideo.adapters.wan_causal`: two
+encoder and two decoder calls per clip, exact and differentiable), so a CPU step costs little more than the
+convolutions themselves. The recipe the embedded model uses, measured on 2 CPU cores (docs/embedded-model.md):
 
-    python -m sanavideo.train.vae --render 4000 --out runs/vae --device cuda --batch 32 \
-        --steps 100000 --time-budget 200 --lr 1e-3      # a fixed-time GPU run: cosine decay over 200 s
+    python -m sanavideo.train.vae --render 4000 --out runs/vae --frames 17 33 --crop 32 \
+        --foreground-weight 10 --lr 1e-3 --time-budget 2700 [--init runs/vae_before]
 
 Data: `--render N` renders N clips in memory (`sanavideo.data.shapes`), `--data DIR` reads the mp4 files that
-`write_dataset` wrote. Each step takes random `--frames`-long windows (4k+1), flipped left/right at random.
-Loss: L1 + L2 on [-1, 1] pixels + `kl_weight` x KL. AdamW with warmup and cosine decay, bf16 autocast on CUDA.
-At the end the per-channel mean/std of the posterior means over a sample of clips go into the config as
-`latents_mean` / `latents_std` (the pipeline normalises z = (mu - mean) / std as for Wan), the model is saved
-with `save_pretrained` as fp16 safetensors, and the reconstruction PSNR on held-out clips is reported and
-written to `OUT/vae_train_report.json`.
+`write_dataset` wrote. Steps take random windows of the `--frames` lengths in turn (4k+1, longer ones with
+proportionally fewer clips), flipped left/right at random; with `--crop`, every other step takes object-centred
+crops instead of whole frames. Loss: foreground-weighted L1 + L2 on [-1, 1] pixels + `kl_weight` x KL. AdamW
+with warm-up and cosine decay over the step or time budget; bf16 autocast where it is native (`bf16_is_fast`).
+Every `--checkpoint-every` seconds the held-out PSNR is measured and the best weights so far are written to
+OUT/best, so a stopped run loses little; `--init` warm-starts from any saved VAE folder. At the end the
+per-channel mean/std of the posterior means over a sample of clips go into the config as `latents_mean` /
+`latents_std` (the pipeline normalises z = (mu - mean) / std as for Wan), the weights are written as fp16
+safetensors with diffusers' config.json, and the held-out PSNR goes to `OUT/vae_train_report.json`.
+`sanavideo eval vae --model OUT` measures the rest (per-frame PSNR, shapes checks, drift, decode speed).
 """
 
 from __future__ import annotations
@@ -213,25 +218,6 @@ def build_vae(preset: str = "embedded", seed: int = 0):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return AutoencoderKLWan(**VAE_PRESETS[preset])
-
-
-@torch.no_grad()
-def decode_fps(vae, frames: int = 41, size: int = 64, repeats: int = 3) -> float:
-    """Frames per second of `vae.decode` on random latents for a `frames`-long, `size`-pixel clip (best of n)."""
-    if (frames - 1) % 4:
-        raise ValueError(f"frames must be 4k+1, got {frames}")
-    param = next(vae.parameters())
-    z = torch.randn(1, vae.config.z_dim, (frames - 1) // 4 + 1, size // 8, size // 8, dtype=param.dtype)
-    z = z.to(param.device)
-    vae.decode(z[:, :, :2])  # warm-up
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        vae.decode(z)
-        if param.device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return frames / best
 
 
 def posterior(vae, x: torch.Tensor):
