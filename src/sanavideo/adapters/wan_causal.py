@@ -15,7 +15,6 @@ decode as they arrive (streaming), one batched call per chunk, with the same val
 from __future__ import annotations
 
 import torch
-from diffusers.models.autoencoders.autoencoder_kl_wan import patchify, unpatchify
 
 
 def _conv_cache(module: torch.nn.Module, part: str) -> list:
@@ -54,6 +53,8 @@ class WanCausalEncoder:
             raise ValueError(f"this piece of the video must have {expected} frames, got {frames}")
         x = video
         if module.config.patch_size is not None:
+            from diffusers.models.autoencoders.autoencoder_kl_wan import patchify
+
             x = patchify(x, patch_size=module.config.patch_size)  # (B, 3, T, H, W) -> (B, 3*p*p, T, H/p, W/p)
         parts = []
         if self._first:
@@ -91,6 +92,8 @@ class WanCausalDecoder:
             parts.append(module.decoder(x, feat_cache=self._cache, feat_idx=[0]))
         out = torch.cat(parts, dim=2)
         if module.config.patch_size is not None:
+            from diffusers.models.autoencoders.autoencoder_kl_wan import unpatchify
+
             out = unpatchify(out, patch_size=module.config.patch_size)  # (B, 3*p*p, T, H/p, W/p) -> (B, 3, T, H, W)
         return out
 
