@@ -61,7 +61,7 @@ def test_prompts_file(model, tmp_path):
     [
         (["--frames", "6"], "frames must be 4k+1"),
         (["--height", "40"], "multiples of the VAE stride x patch = 16 x 16, got 40x32"),
-        (["--guidance", "0.5"], "guidance_scale must be >= 1"),
+        (["--guidance", "0.5"], "--guidance must be a finite number >= 1 (1 = no guidance), got 0.5"),
         (["--image", "MISSING.png"], "image file not found"),
         (["-o", "clip.avi"], "must end in one of"),
         (["--model", "NOT_A_MODEL"], "model path does not exist"),

@@ -113,3 +113,14 @@ def load_plain_torch(path: str | Path):
         ) from None
     except RuntimeError as exc:  # truncated or not a torch file at all
         raise ValueError(f"{path} could not be read as a torch tensor file ({exc})") from None
+
+
+def read_json(path: str | Path):
+    """Parse a JSON file; a malformed or non-UTF-8 file is a ValueError that names it and where it breaks."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None

@@ -41,7 +41,6 @@ transformer checkpoint path (`.pth`, `.safetensors`, a transformer folder) is en
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -64,6 +63,7 @@ from sanavideo.adapters.text import (
 )
 from sanavideo.adapters.vae import VideoVAE, WanVAE, load_vae, wrap_vae
 from sanavideo.config import ModelConfig, get_preset
+from sanavideo.fsutil import read_json
 from sanavideo.sampling import SamplerConfig, TextCondition, denoise, draw_noise
 from sanavideo.sampling.streaming import (
     StreamSettings,
@@ -192,13 +192,15 @@ def sampler_from_diffusers_config(config: dict[str, Any]) -> SamplerConfig:
 
 
 def _read_spec(file: Path) -> dict[str, Any]:
-    text = file.read_text()
     if file.suffix in (".yaml", ".yml"):
         import yaml
 
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise ValueError(f"{file} is not valid YAML: {err}") from None
     else:
-        data = json.loads(text)
+        data = read_json(file)
     if not isinstance(data, dict):
         raise ValueError(f"{file} must hold a mapping (JSON object / YAML dict), got {type(data).__name__}")
     known = {"transformer", "model_config", "vae", "vae_type", "text_encoder", "tokenizer", "sampler", "options"}
@@ -371,7 +373,7 @@ class SanaVideoPipeline:
                 raise ValueError("a text_encoder module was passed without its tokenizer; pass tokenizer= too")
             text_encoder = TextEncoder(tokenizer, text_encoder, prompt_format)
         elif layout == "diffusers":
-            index = json.loads((root / "model_index.json").read_text())
+            index = read_json(root / "model_index.json")
             if index.get("text_encoder", [None])[0] is None:
                 text_encoder = None  # prompt embeddings must then be passed to __call__
             else:
@@ -391,7 +393,7 @@ class SanaVideoPipeline:
                 scheduler_file = _component_dir(root, "scheduler") / "scheduler_config.json"
                 if not scheduler_file.is_file():
                     raise FileNotFoundError(f"{scheduler_file} is missing; pass sampler= explicitly")
-                sampler = sampler_from_diffusers_config(json.loads(scheduler_file.read_text()))
+                sampler = sampler_from_diffusers_config(read_json(scheduler_file))
             else:
                 sampler = SamplerConfig()
         return cls(transformer, vae, text_encoder, sampler, options)

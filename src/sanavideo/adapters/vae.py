@@ -153,9 +153,9 @@ def wrap_vae(vae: torch.nn.Module | VideoVAE) -> VideoVAE:
 
 def load_vae(path: str | Path, vae_type: str | None = None) -> VideoVAE:
     """Load a diffusers VAE folder (its `config.json` names the class), or force `vae_type` ('wan', 'ltx2')."""
-    import json
-
     import diffusers
+
+    from sanavideo.fsutil import read_json
 
     path = Path(path)
     config_file = path / "config.json"
@@ -169,7 +169,7 @@ def load_vae(path: str | Path, vae_type: str | None = None) -> VideoVAE:
             raise ValueError(f"unknown vae type {vae_type!r}; expected one of {sorted(VAE_TYPES)}")
         class_name = VAE_TYPES[vae_type]
     else:
-        class_name = json.loads(config_file.read_text()).get("_class_name", "")
+        class_name = read_json(config_file).get("_class_name", "")
         if class_name not in VAE_CLASSES:
             raise ValueError(
                 f"{config_file} names VAE class {class_name!r}; supported: {sorted(VAE_CLASSES)}"

@@ -48,18 +48,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_args(args: argparse.Namespace, count: int) -> None:
+    """Refuse bad numbers before any model is loaded: each message names the flag, the value and what it takes."""
+    import math
+
+    if args.guidance is not None and not (math.isfinite(args.guidance) and args.guidance >= 1):
+        raise ValueError(f"--guidance must be a finite number >= 1 (1 = no guidance), got {args.guidance}")
+    if args.fps is not None and not (math.isfinite(args.fps) and 1 <= args.fps <= 240):
+        raise ValueError(f"--fps must be a number from 1 to 240, got {args.fps}")
+    if not 0 <= args.seed <= 2**63 - count:
+        raise ValueError(f"--seed must be from 0 to 2**63 - {count} (one seed per prompt: seed + i), got {args.seed}")
+    for flag in ("steps", "frames", "height", "width", "chunk_frames", "window"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+
+
+def check_output(path: Path) -> None:
+    """An output path we can write: not a folder, and its parent a folder (or creatable)."""
+    if path.is_dir():
+        raise ValueError(f"output {path} is a directory; expected a file path ending in .mp4, .gif or .png")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"cannot write {path}: {parent} is a file, not a directory")
+            break
+
+
 def read_prompts(args: argparse.Namespace) -> list[str]:
     """The prompt, or the non-empty, non-comment lines of --prompts-file."""
     if args.prompts_file is None:
-        if not args.prompt:
+        if args.prompt is None:
             raise ValueError("give a PROMPT or --prompts-file FILE")
+        if not args.prompt.strip():
+            raise ValueError(f"the prompt is empty or only whitespace ({args.prompt!r}); describe the video")
         return [args.prompt]
     if args.prompt:
         raise ValueError("give either a PROMPT or --prompts-file, not both")
     path = Path(args.prompts_file)
     if not path.is_file():
         raise FileNotFoundError(f"prompts file not found: {path}")
-    prompts = [line.strip() for line in path.read_text().splitlines()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"prompts file {path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    prompts = [line.strip() for line in text.splitlines()]
     prompts = [p for p in prompts if p and not p.startswith("#")]
     if not prompts:
         raise ValueError(f"{path} contains no prompts (one per line; '#' lines are skipped)")
@@ -87,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
     from sanavideo.video_io import VideoWriter, load_image
 
     prompts = read_prompts(args)
+    check_args(args, len(prompts))
     outputs = output_paths(args.output, len(prompts), numbered=args.prompts_file is not None)
+    for out in outputs:
+        check_output(out)
     image = load_image(args.image) if args.image else None  # fail early on an unreadable image
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype_name = args.dtype or ("bfloat16" if str(device).startswith("cuda") else "float32")

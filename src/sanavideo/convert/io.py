@@ -23,7 +23,7 @@ from sanavideo.convert.keymaps import (
     is_diffusers_layout,
     original_to_diffusers,
 )
-from sanavideo.fsutil import atomic_path, load_plain_torch
+from sanavideo.fsutil import atomic_path, load_plain_torch, read_json
 
 SANAVIDEO_WEIGHTS = "model.safetensors"
 DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -153,7 +153,7 @@ def _read_diffusers_folder(folder: Path) -> dict[str, torch.Tensor]:
     index = folder / (DIFFUSERS_WEIGHTS + ".index.json")
     if index.exists():
         state: dict[str, torch.Tensor] = {}
-        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
+        for shard in sorted(set(read_json(index)["weight_map"].values())):
             state.update(load_file(str(folder / shard)))
         return state
     raise FileNotFoundError(f"{folder} has a diffusers config.json but no {DIFFUSERS_WEIGHTS} (or sharded index)")
@@ -177,7 +177,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelCon
         return read_checkpoint(path / "transformer")
     config_file = path / "config.json"
     if config_file.exists():
-        data = json.loads(config_file.read_text())
+        data = read_json(config_file)
         if "sanavideo_config" in data:
             return load_file(str(path / SANAVIDEO_WEIGHTS)), ModelConfig.from_dict(data["sanavideo_config"]), "sanavideo"
         if data.get("_class_name") == DIFFUSERS_CLASS:

@@ -1,0 +1,81 @@
+"""A catalogue of bad inputs: each is refused up front with exit code 2 (never a traceback), a message naming
+the input and what it should be, and nothing written (or the old file kept intact).
+
+Issue 11 of the tracker lists the cases; this file grows with them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from test_pipeline_fixtures import tiny_folders_fixture  # noqa: F401  (fixture)
+
+from sanavideo.cli import main
+
+FAST = ["--frames", "5", "--height", "32", "--width", "32", "--steps", "2", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_folders, tmp_path_factory):  # noqa: F811
+    folder = tmp_path_factory.mktemp("bad") / "model"
+    shutil.copytree(tiny_folders["euler"], folder)
+    return folder
+
+
+GENERATE_CASES = [
+    (["--guidance", "inf"], "--guidance must be a finite number >= 1 (1 = no guidance), got inf"),
+    (["--guidance", "nan"], "--guidance must be a finite number >= 1 (1 = no guidance), got nan"),
+    (["--fps", "0.0001"], "--fps must be a number from 1 to 240, got 0.0001"),
+    (["--fps", "nan"], "--fps must be a number from 1 to 240, got nan"),
+    (["--fps", "inf"], "--fps must be a number from 1 to 240, got inf"),
+    (["--seed", "-1"], "--seed must be from 0 to 2**63 - 1"),
+    (["--seed", str(2**64)], "--seed must be from 0 to 2**63 - 1"),
+    (["--steps", "0"], "--steps must be >= 1, got 0"),
+    (["--stream", "--chunk-frames", "0"], "--chunk-frames must be >= 1, got 0"),
+    (["--stream", "--window", "-2"], "--window must be >= 1, got -2"),
+]
+
+
+@pytest.mark.parametrize("extra, message", GENERATE_CASES, ids=[" ".join(c[0]) for c in GENERATE_CASES])
+def test_generate_refuses_bad_numbers(model, tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "a red circle", "-o", "clip.mp4", "--model", str(model), *FAST, *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prompts(model, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "   ", "-o", "clip.mp4", "--model", str(model), *FAST]) == 2
+    assert "the prompt is empty or only whitespace ('   ')" in capsys.readouterr().err
+    (tmp_path / "prompts.txt").write_bytes(b"a red circle\n\xff\xfe bad bytes\n")
+    assert main(["generate", "--prompts-file", "prompts.txt", "-o", "v.mp4", "--model", str(model), *FAST]) == 2
+    assert "prompts file prompts.txt is not UTF-8 text" in capsys.readouterr().err
+    (tmp_path / "ok.txt").write_text("a red circle\na blue square\n")
+    assert main(["generate", "--prompts-file", "ok.txt", "--seed", str(2**63 - 1), "-o", "v.mp4",
+                 "--model", str(model), *FAST]) == 2  # seed + 1 would overflow: refused before the first video
+    assert "--seed must be from 0 to 2**63 - 2" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.txt", "prompts.txt"]
+
+
+def test_outputs_that_cannot_be_written(model, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder.mp4").mkdir()
+    assert main(["generate", "a red circle", "-o", "folder.mp4", "--model", str(model), *FAST]) == 2
+    assert "output folder.mp4 is a directory; expected a file path" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("keep me")
+    assert main(["generate", "a red circle", "-o", "afile/clip.mp4", "--model", str(model), *FAST]) == 2
+    assert "cannot write afile/clip.mp4: afile is a file, not a directory" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "keep me" and list((tmp_path / "folder.mp4").iterdir()) == []
+
+
+def test_model_config_with_wrong_types_names_the_file(model, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(model, broken)
+    (broken / "sanavideo.json").write_text("{not json")
+    assert main(["generate", "a red circle", "-o", str(tmp_path / "c.mp4"), "--model", str(broken), *FAST]) == 2
+    assert "sanavideo.json" in capsys.readouterr().err
+    assert not (tmp_path / "c.mp4").exists()
+    json.loads((model / "model_index.json").read_text())  # the original is untouched
