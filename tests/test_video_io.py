@@ -94,3 +94,12 @@ def test_png_over_a_longer_earlier_run_leaves_only_the_new_frames(tmp_path):
     names = sorted(p.name for p in tmp_path.glob("out_*.png"))
     assert names == [f"out_{i:05d}.png" for i in range(5)] + ["out_backup_00001.png"]
     assert writer.written_name.endswith("out_00000.png ... out_00004.png")
+
+
+def test_16_bit_grayscale_png_is_scaled_not_clipped(tmp_path):
+    gray = np.full((8, 8), 32768, np.uint16)  # mid-gray in 16 bits
+    Image.fromarray(gray).save(tmp_path / "g16.png")
+    with Image.open(tmp_path / "g16.png") as img:
+        assert img.mode.startswith("I")  # PIL reads it as a 16/32-bit integer image
+    rgb = np.asarray(load_image(tmp_path / "g16.png"))
+    assert rgb.shape == (8, 8, 3) and abs(int(rgb[0, 0, 0]) - 128) <= 1  # not 255

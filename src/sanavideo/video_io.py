@@ -215,15 +215,27 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     return np.stack(frames), float(rate) if rate else 0.0
 
 
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB, 8 bits per channel. PIL's own convert("RGB") clips 16/32-bit grayscale ("I;16", "I") at 255 instead
+    of scaling it, which turns a 16-bit PNG almost white; scale those to 8 bits first."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or values.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(np.round(values * (255.0 / top)), 0, 255).astype(np.uint8), mode="L")
+    elif img.mode == "F":
+        img = Image.fromarray(np.clip(np.round(np.asarray(img) * 255.0), 0, 255).astype(np.uint8), mode="L")
+    return img.convert("RGB")
+
+
 def load_image(image: str | os.PathLike | Image.Image) -> Image.Image:
-    """Open an image file (or pass through a PIL image) as RGB, with an error that names the path."""
+    """Open an image file (or pass through a PIL image) as 8-bit RGB, with an error that names the path."""
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
+        return _to_rgb(image)
     path = Path(image)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
         with Image.open(path) as img:
-            return img.convert("RGB")
+            return _to_rgb(img)
     except Exception as err:  # PIL raises UnidentifiedImageError, OSError, SyntaxError ... for bad files
         raise ValueError(f"cannot read image {path}: {err}") from err
