@@ -79,3 +79,22 @@ def test_model_config_with_wrong_types_names_the_file(model, tmp_path, capsys):
     assert "sanavideo.json" in capsys.readouterr().err
     assert not (tmp_path / "c.mp4").exists()
     json.loads((model / "model_index.json").read_text())  # the original is untouched
+
+
+def test_api_refuses_fractional_sizes_and_non_finite_latents(model):
+    import torch
+
+    from sanavideo.pipeline import SanaVideoPipeline
+
+    pipe = SanaVideoPipeline.from_pretrained(model)
+    with pytest.raises(ValueError, match="frames must be a whole number, got 5.7"):
+        pipe("a red circle", frames=5.7, height=32, width=32, num_inference_steps=1)
+    with pytest.raises(ValueError, match="height must be a whole number, got '32'"):
+        pipe.check_size(height="32")
+    assert pipe.check_size(32, 32, 5.0).frames == 5  # a whole float is fine
+    shape = (1, *pipe.check_size(32, 32, 5, use_resolution_binning=False).latent_shape)
+    bad = torch.zeros(shape)
+    bad[0, 0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="latents must be finite; got 1 NaN/inf values"):
+        pipe("a red circle", frames=5, height=32, width=32, num_inference_steps=1, latents=bad,
+             use_resolution_binning=False)

@@ -191,6 +191,15 @@ def sampler_from_diffusers_config(config: dict[str, Any]) -> SamplerConfig:
     )
 
 
+def _whole(name: str, value) -> int:
+    """An integer size argument; 5.7 or "5" is an error, not silently 5."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) and not (
+        isinstance(value, float) and value.is_integer()
+    ):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
 def _read_spec(file: Path) -> dict[str, Any]:
     if file.suffix in (".yaml", ".yml"):
         import yaml
@@ -418,9 +427,9 @@ class SanaVideoPipeline:
     ) -> GenerationSize:
         """Validate a request's size and return the shapes it will use; errors name actual and expected values."""
         opts = self.options
-        height = opts.height if height is None else int(height)
-        width = opts.width if width is None else int(width)
-        frames = opts.frames if frames is None else int(frames)
+        height = opts.height if height is None else _whole("height", height)
+        width = opts.width if width is None else _whole("width", width)
+        frames = opts.frames if frames is None else _whole("frames", frames)
         t_stride, s_stride = self.vae.temporal_stride, self.vae.spatial_stride
         if frames < 1 or (frames - 1) % t_stride:
             lower = max(1, (frames - 1) // t_stride * t_stride + 1)
@@ -566,6 +575,8 @@ class SanaVideoPipeline:
         if latents is not None:
             if tuple(latents.shape) != shape:
                 raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+            if not torch.isfinite(latents).all():
+                raise ValueError(f"latents must be finite; got {int((~torch.isfinite(latents)).sum())} NaN/inf values")
             noise = latents.to(device=device, dtype=torch.float32)
         else:
             noise = draw_noise(shape, generator, device)
