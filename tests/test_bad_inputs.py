@@ -10,6 +10,7 @@ import json
 import shutil
 
 import pytest
+import torch
 from test_pipeline_fixtures import tiny_folders_fixture  # noqa: F401  (fixture)
 
 from sanavideo.cli import main
@@ -35,10 +36,14 @@ GENERATE_CASES = [
     (["--steps", "0"], "--steps must be >= 1, got 0"),
     (["--stream", "--chunk-frames", "0"], "--chunk-frames must be >= 1, got 0"),
     (["--stream", "--window", "-2"], "--window must be >= 1, got -2"),
+    (["--device", "bogus"], "unknown device 'bogus'; expected auto, cpu, cuda or cuda:N"),
+    pytest.param(["--device", "cuda"], "requested but no CUDA GPU is available here",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
 ]
 
 
-@pytest.mark.parametrize("extra, message", GENERATE_CASES, ids=[" ".join(c[0]) for c in GENERATE_CASES])
+@pytest.mark.parametrize("extra, message", GENERATE_CASES,
+                         ids=[" ".join(c.values[0] if hasattr(c, "values") else c[0]) for c in GENERATE_CASES])
 def test_generate_refuses_bad_numbers(model, tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.chdir(tmp_path)
     assert main(["generate", "a red circle", "-o", "clip.mp4", "--model", str(model), *FAST, *extra]) == 2

@@ -116,6 +116,7 @@ def output_paths(output: str, count: int, numbered: bool) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from sanavideo.device import resolve_device
     from sanavideo.pipeline import SanaVideoPipeline
     from sanavideo.video_io import VideoWriter, load_image
 
@@ -125,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
     for out in outputs:
         check_output(out)
     image = load_image(args.image) if args.image else None  # fail early on an unreadable image
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype_name = args.dtype or ("bfloat16" if str(device).startswith("cuda") else "float32")
+    device = resolve_device(args.device)
+    dtype_name = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
     pipe = SanaVideoPipeline.from_pretrained(args.model).to(device, getattr(torch, dtype_name))
     binning = not args.no_binning
     pipe.check_size(args.height, args.width, args.frames, binning)  # errors before any work

@@ -117,7 +117,7 @@ def text_features(encoder: torch.nn.Module, ids: torch.Tensor, mask: torch.Tenso
 
 
 def precompute(args: PrecomputeArgs) -> PrecomputeResult:
-    from sanavideo.train.distributed import resolve_device
+    from sanavideo.device import resolve_device
 
     device = resolve_device(args.device)
     out = Path(args.output)

@@ -15,14 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-
-def resolve_device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {spec!r} requested but CUDA is not available")
-    return device
+from sanavideo.device import resolve_device
 
 
 @dataclass

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sanavideo.device import resolve_device
+
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "embedded-shapes.yaml"
 
 
@@ -53,12 +55,6 @@ class EmbeddedRecipe:
         return Path(self.out)
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
     from sanavideo.train.vae import VAETrainArgs, train_vae
 
@@ -66,7 +62,7 @@ def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
     args = VAETrainArgs(
         out=str(out), render=recipe.vae_clips, preset="patch2", steps=recipe.vae_steps, batch=recipe.vae_batch,
         frames=(17, 33), crop=recipe.size // 2, size=recipe.size, lr=1e-3, warmup=100, foreground_weight=10.0,
-        device=str(_device(recipe.device)), seed=recipe.seed, log_every=50, time_budget_s=recipe.vae_seconds,
+        device=str(resolve_device(recipe.device)), seed=recipe.seed, log_every=50, time_budget_s=recipe.vae_seconds,
         init=recipe.vae_init,
     )
     result = train_vae(args, log=log)
@@ -83,7 +79,7 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
     from sanavideo.data.shapes import caption, render, sample_spec
     from sanavideo.fsutil import atomic_save_tensors, atomic_write_json
 
-    device = _device(recipe.device)
+    device = resolve_device(recipe.device)
     vae = load_vae(vae_dir).to(device)
     tokenizer = AutoTokenizer.from_pretrained(str(text_dir / "tokenizer"))
     cache = recipe.root / "cache"

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from sanavideo.adapters.wan_causal import decode_latents, encode_moments
+from sanavideo.device import resolve_device
 from sanavideo.fsutil import atomic_path, atomic_save_tensors, atomic_write_json
 
 # Every preset: strides (4, 8, 8), 16 latent channels, no attention.
@@ -345,9 +346,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         raise ValueError(f"--size must be a multiple of the VAE's spatial stride 8, got {args.size}")
     if (args.data is None) == (args.render <= 0):
         raise ValueError("give exactly one data source: --data DIR or --render N (N > 0)")
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was requested but torch.cuda.is_available() is False")
+    device = resolve_device(args.device)
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
