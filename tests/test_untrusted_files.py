@@ -53,3 +53,15 @@ def test_truncated_file_is_named(tmp_path):
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(ValueError, match="cut.pth could not be read as a torch tensor file"):
         load_plain_torch(path)
+
+
+def test_truncated_safetensors_weights_are_named(tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "model.safetensors"
+    save_file({"w": torch.zeros(1000)}, str(path))
+    path.write_bytes(path.read_bytes()[:100])
+    assert cli_main(["convert", str(path), str(tmp_path / "out"), "--to", "diffusers"]) == 2
+    err = capsys.readouterr().err
+    assert "model.safetensors is not a readable safetensors file (truncated or corrupt?)" in err
+    assert not (tmp_path / "out").exists()

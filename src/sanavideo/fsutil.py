@@ -124,3 +124,16 @@ def read_json(path: str | Path):
         raise ValueError(f"{path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def load_safetensors(path: str | Path) -> dict:
+    """Read a safetensors file into CPU tensors; a truncated or foreign file is a ValueError naming it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupt?): {err}") from None

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from sanavideo.config import ModelConfig
 from sanavideo.convert.keymaps import (
@@ -23,7 +23,7 @@ from sanavideo.convert.keymaps import (
     is_diffusers_layout,
     original_to_diffusers,
 )
-from sanavideo.fsutil import atomic_path, load_plain_torch, read_json
+from sanavideo.fsutil import atomic_path, load_plain_torch, load_safetensors, read_json
 
 SANAVIDEO_WEIGHTS = "model.safetensors"
 DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -137,7 +137,7 @@ def infer_config_from_original(state: dict[str, torch.Tensor], head_dim: int = 1
 # -- reading -------------------------------------------------------------------------------------------
 def _read_weight_file(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
-        return load_file(str(path))
+        return load_safetensors(path)
     data = load_plain_torch(path)
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
@@ -149,12 +149,12 @@ def _read_weight_file(path: Path) -> dict[str, torch.Tensor]:
 def _read_diffusers_folder(folder: Path) -> dict[str, torch.Tensor]:
     single = folder / DIFFUSERS_WEIGHTS
     if single.exists():
-        return load_file(str(single))
+        return load_safetensors(single)
     index = folder / (DIFFUSERS_WEIGHTS + ".index.json")
     if index.exists():
         state: dict[str, torch.Tensor] = {}
         for shard in sorted(set(read_json(index)["weight_map"].values())):
-            state.update(load_file(str(folder / shard)))
+            state.update(load_safetensors(folder / shard))
         return state
     raise FileNotFoundError(f"{folder} has a diffusers config.json but no {DIFFUSERS_WEIGHTS} (or sharded index)")
 
@@ -179,7 +179,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelCon
     if config_file.exists():
         data = read_json(config_file)
         if "sanavideo_config" in data:
-            return load_file(str(path / SANAVIDEO_WEIGHTS)), ModelConfig.from_dict(data["sanavideo_config"]), "sanavideo"
+            return load_safetensors(path / SANAVIDEO_WEIGHTS), ModelConfig.from_dict(data["sanavideo_config"]), "sanavideo"
         if data.get("_class_name") == DIFFUSERS_CLASS:
             return diffusers_to_original(_read_diffusers_folder(path)), config_from_diffusers(data), "diffusers"
         raise ValueError(

@@ -110,7 +110,7 @@ class LatentSet:
 
 def load_cache(cache_dir: str | Path) -> LatentSet:
     """Read a precomputed cache folder into memory (CPU)."""
-    from safetensors.torch import load_file
+    from sanavideo.fsutil import load_safetensors
 
     cache_dir = Path(cache_dir)
     index_path = cache_dir / "index.json"
@@ -121,7 +121,7 @@ def load_cache(cache_dir: str | Path) -> LatentSet:
         raise ValueError(f"{index_path}: cache version {index.get('version')}, expected {CACHE_VERSION}")
     items, captions = [], []
     for entry in index["items"]:
-        tensors = load_file(str(cache_dir / entry["file"]))
+        tensors = load_safetensors(cache_dir / entry["file"])
         if list(tensors["latents"].shape) != entry["shape"]:
             raise ValueError(
                 f"{entry['file']}: latents {list(tensors['latents'].shape)} but index says {entry['shape']}"
@@ -129,7 +129,7 @@ def load_cache(cache_dir: str | Path) -> LatentSet:
         items.append(tensors)
         captions.append(entry["caption"])
     empty_path = cache_dir / "empty_prompt.safetensors"
-    empty = load_file(str(empty_path)) if empty_path.is_file() else {}
+    empty = load_safetensors(empty_path) if empty_path.is_file() else {}
     log.info("loaded %d cached samples from %s (%d skipped at precompute)", len(items), cache_dir,
              index.get("skipped", 0))
     return LatentSet.from_items(items, captions, empty)

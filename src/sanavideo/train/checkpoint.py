@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sanavideo.fsutil import new_file_mode
+from sanavideo.fsutil import load_safetensors, new_file_mode  # noqa: F401  (load_safetensors: re-exported)
 
 STATE_FILE = "trainer_state.json"
 RNG_FILE = "rng.safetensors"
@@ -125,12 +125,6 @@ def find_checkpoint(spec: str, output_dir: str | Path) -> Path | None:
 
 def read_state(path: Path) -> dict:
     return json.loads((path / STATE_FILE).read_text())
-
-
-def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(str(path))
 
 
 def save_rng_state(path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sanavideo.fsutil import new_file_mode
+from sanavideo.fsutil import load_safetensors, new_file_mode
 from sanavideo.train.args import DEFAULT_LORA_TARGETS
 
 ADAPTER_NAME = "default"
@@ -82,7 +82,6 @@ def save_lora(directory: str | Path, config, weights: dict[str, torch.Tensor]) -
 def read_lora(directory: str | Path):
     """(LoraConfig, weights) of an adapter folder."""
     from peft import LoraConfig
-    from safetensors.torch import load_file
 
     directory = Path(directory)
     for name in (CONFIG_FILE, WEIGHTS_FILE):
@@ -92,7 +91,7 @@ def read_lora(directory: str | Path):
     config = LoraConfig(r=int(raw["r"]), lora_alpha=float(raw["lora_alpha"]),
                         lora_dropout=float(raw.get("lora_dropout", 0.0)),
                         target_modules=list(raw["target_modules"]))
-    return config, load_file(str(directory / WEIGHTS_FILE))
+    return config, load_safetensors(directory / WEIGHTS_FILE)
 
 
 def load_lora(model: nn.Module, directory: str | Path, merge: bool = True, scale: float = 1.0) -> nn.Module:
