@@ -32,13 +32,15 @@ def test_chi_selection_keeps_bos_and_last_positions(encoder):
 
 def test_long_prompt_is_truncated_before_selection(encoder):
     prompt = "a red circle moves to the left on a black background"  # 11 words: 9 + 11 > 15
-    tokens = encoder.tokenize([prompt], use_chi=True)
+    with pytest.warns(UserWarning, match="prompt of 20 tokens cut to the model's limit of 15 .*'a red circle moves"):
+        tokens = encoder.tokenize([prompt], use_chi=True)
     assert tokens.input_ids.tolist() == [ids(encoder, "<bos> : a red circle moves to the")]
     assert tokens.attention_mask.tolist() == [[1] * 8]
 
 
 def test_negative_prompt_has_no_chi(encoder):
-    tokens = encoder.tokenize(["blue square", "a green triangle moves up on a white background"], use_chi=False)
+    with pytest.warns(UserWarning, match="prompt of 11 tokens cut to the model's limit of 8"):
+        tokens = encoder.tokenize(["blue square", "a green triangle moves up on a white background"], use_chi=False)
     assert tokens.input_ids.tolist() == [
         ids(encoder, "<bos> blue square <pad> <pad> <pad> <pad> <pad>"),
         ids(encoder, "<bos> a green triangle moves up on a"),  # truncated to max_length

@@ -141,6 +141,15 @@ class TextEncoder:
             prompts = [chi_text + p for p in prompts]
             # "magic number 2" of upstream: the CHI's BOS and the boundary token are counted in both parts
             max_length = len(self.tokenizer.encode(chi_text)) + self.format.max_length - 2
+        for prompt, ids in zip(prompts, self.tokenizer(list(prompts), add_special_tokens=True).input_ids):
+            if len(ids) > max_length:
+                import warnings
+
+                shown = prompt if chi is None else prompt[len(chi_text):]
+                warnings.warn(
+                    f"prompt of {len(ids)} tokens cut to the model's limit of {max_length} "
+                    f"(the end is dropped): {shown[:60]!r}...", stacklevel=3
+                )
         tokens = self.tokenizer(
             list(prompts),
             padding="max_length",
