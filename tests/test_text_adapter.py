@@ -39,7 +39,7 @@ def test_long_prompt_is_truncated_before_selection(encoder):
 
 
 def test_negative_prompt_has_no_chi(encoder):
-    with pytest.warns(UserWarning, match="prompt of 11 tokens cut to the model's limit of 8"):
+    with pytest.warns(UserWarning, match="prompt of 10 tokens cut to the model's limit of 8"):
         tokens = encoder.tokenize(["blue square", "a green triangle moves up on a white background"], use_chi=False)
     assert tokens.input_ids.tolist() == [
         ids(encoder, "<bos> blue square <pad> <pad> <pad> <pad> <pad>"),
