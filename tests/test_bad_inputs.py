@@ -103,3 +103,12 @@ def test_api_refuses_fractional_sizes_and_non_finite_latents(model):
     with pytest.raises(ValueError, match="latents must be finite; got 1 NaN/inf values"):
         pipe("a red circle", frames=5, height=32, width=32, num_inference_steps=1, latents=bad,
              use_resolution_binning=False)
+
+
+def test_stream_switch_past_the_end(tmp_path, capsys):
+    out = tmp_path / "s.mp4"
+    assert main(["generate", "a red circle", "--stream", "--frames", "33", "--switch", "40:a blue square",
+                 "-o", str(out)]) == 2  # the embedded model streams
+    assert "--switch at frame 40 is past the end of the 33-frame video (switch frames go from 1 to 32)" in \
+        capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []

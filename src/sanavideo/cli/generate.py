@@ -186,8 +186,13 @@ def stream_to_file(pipe, args: argparse.Namespace, prompt: str, out: Path, image
     from sanavideo.video_io import VideoWriter
 
     frames = args.frames if args.frames is not None else pipe.options.frames
+    schedule = parse_switches(prompt, args.switch)
+    late = [frame for frame, _ in schedule if frame >= frames]
+    if late:
+        raise ValueError(f"--switch at frame {late[0]} is past the end of the {frames}-frame video "
+                         f"(switch frames go from 1 to {frames - 1})")
     chunks = pipe.stream(
-        parse_switches(prompt, args.switch),
+        schedule,
         frames=frames,
         height=args.height,
         width=args.width,
