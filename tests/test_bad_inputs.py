@@ -112,3 +112,15 @@ def test_stream_switch_past_the_end(tmp_path, capsys):
     assert "--switch at frame 40 is past the end of the 33-frame video (switch frames go from 1 to 32)" in \
         capsys.readouterr().err
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_training_config_syntax_errors_name_the_file(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("output_dir: runs/x\nmodel: [unclosed\n")
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{config} is not valid YAML" in err and "<unicode string>" not in err
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "training config not found" in capsys.readouterr().err
+    assert main(["train", "--config", str(config), "optim.lr=[1"]) == 2
+    assert list(tmp_path.iterdir()) == [config]

@@ -175,7 +175,14 @@ def load_args(path: str | Path | None = None, overrides: list[str] | None = None
     """Read a YAML file (optional) and apply `dotted.key=value` overrides (values parsed as YAML)."""
     data: dict[str, Any] = {}
     if path is not None:
-        loaded = yaml.safe_load(Path(path).read_text())
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"training config not found: {path}")
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path} is not valid YAML: {err}".replace("<unicode string>", str(path))) from None
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -191,7 +198,10 @@ def load_args(path: str | Path | None = None, overrides: list[str] | None = None
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r}: {part!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(value)
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ValueError(f"override {item!r}: the value is not valid YAML ({err})") from None
     return TrainArgs.from_dict(data)
 
 
