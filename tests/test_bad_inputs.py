@@ -124,3 +124,12 @@ def test_training_config_syntax_errors_name_the_file(tmp_path, capsys):
     assert "training config not found" in capsys.readouterr().err
     assert main(["train", "--config", str(config), "optim.lr=[1"]) == 2
     assert list(tmp_path.iterdir()) == [config]
+
+
+def test_eval_output_is_checked_before_the_work(tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    assert main(["eval", "shapes", "--n", "1", "-o", str(tmp_path / "out")]) == 2
+    assert f"output {tmp_path / 'out'} is a directory; expected a .json file path" in capsys.readouterr().err
+    assert main(["eval", "vae", "-o", str(tmp_path / "r.json"), "--sheet", str(tmp_path / "out")]) == 2
+    assert "expected a .png file path" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [tmp_path / "out"]

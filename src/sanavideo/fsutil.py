@@ -12,6 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def check_writable(path: str | Path, expected: str = "a file path") -> None:
+    """Refuse, before any work, an output path that names a folder or lies under a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"output {path} is a directory; expected {expected}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"cannot write {path}: {parent} is a file, not a directory")
+            break
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

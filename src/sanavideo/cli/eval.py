@@ -34,6 +34,11 @@ def run(args: argparse.Namespace) -> int:
     if args.n is not None and args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
     output = args.output or f"eval_{args.suite}.json"
+    from sanavideo.fsutil import check_writable
+
+    check_writable(output, "a .json file path")
+    if args.sheet:
+        check_writable(args.sheet, "a .png file path")
     return (_run_vae if args.suite == "vae" else _run_shapes)(args, output)
 
 

@@ -64,17 +64,6 @@ def check_args(args: argparse.Namespace, count: int) -> None:
             raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
 
 
-def check_output(path: Path) -> None:
-    """An output path we can write: not a folder, and its parent a folder (or creatable)."""
-    if path.is_dir():
-        raise ValueError(f"output {path} is a directory; expected a file path ending in .mp4, .gif or .png")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"cannot write {path}: {parent} is a file, not a directory")
-            break
-
-
 def read_prompts(args: argparse.Namespace) -> list[str]:
     """The prompt, or the non-empty, non-comment lines of --prompts-file."""
     if args.prompts_file is None:
@@ -117,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from sanavideo.device import resolve_device
+    from sanavideo.fsutil import check_writable
     from sanavideo.pipeline import SanaVideoPipeline
     from sanavideo.video_io import VideoWriter, load_image
 
@@ -124,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     check_args(args, len(prompts))
     outputs = output_paths(args.output, len(prompts), numbered=args.prompts_file is not None)
     for out in outputs:
-        check_output(out)
+        check_writable(out, "a file path ending in .mp4, .gif or .png")
     image = load_image(args.image) if args.image else None  # fail early on an unreadable image
     device = resolve_device(args.device)
     dtype_name = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
