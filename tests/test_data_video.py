@@ -149,6 +149,10 @@ def test_precompute_skips_broken_clips_and_training_reads_the_cache(clips, encod
     assert torch.allclose(data.batch([i], "cpu").latents[0], (mu - mean) / std, atol=1e-5)
     # running again reuses every item
     assert precompute(args).reused == 4
+    # upstream's motion-score filter: only clip1 has a score (7.6)
+    assert load_cache(out, motion_score_min=5).captions == ["a red circle moves left motion score: 7."]
+    with pytest.raises(ValueError, match="no clip of .* has a motion score in \\[8, inf\\] \\(1 of 4 have one\\)"):
+        load_cache(out, motion_score_min=8)
 
     from sanavideo.train import TrainArgs, train
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,8 +109,13 @@ class LatentSet:
         return LatentSet(buckets, index, dict(empty_prompt or {}), list(captions or []))
 
 
-def load_cache(cache_dir: str | Path) -> LatentSet:
-    """Read a precomputed cache folder into memory (CPU)."""
+def load_cache(
+    cache_dir: str | Path, motion_score_min: float | None = None, motion_score_max: float | None = None
+) -> LatentSet:
+    """Read a precomputed cache folder into memory (CPU).
+
+    motion_score_min / _max: keep only clips whose motion score (recorded at precompute) lies in the range, as
+    upstream filters its training clips; with either bound set, clips without a score are left out too."""
     from sanavideo.fsutil import load_safetensors
 
     cache_dir = Path(cache_dir)
@@ -120,7 +126,17 @@ def load_cache(cache_dir: str | Path) -> LatentSet:
     if index.get("version") != CACHE_VERSION:
         raise ValueError(f"{index_path}: cache version {index.get('version')}, expected {CACHE_VERSION}")
     items, captions = [], []
-    for entry in index["items"]:
+    entries = index["items"]
+    if motion_score_min is not None or motion_score_max is not None:
+        low = -math.inf if motion_score_min is None else motion_score_min
+        high = math.inf if motion_score_max is None else motion_score_max
+        kept = [e for e in entries if e.get("motion_score") is not None and low <= e["motion_score"] <= high]
+        log.info("motion score in [%s, %s]: %d of %d clips kept", low, high, len(kept), len(entries))
+        if not kept:
+            raise ValueError(f"no clip of {cache_dir} has a motion score in [{low}, {high}] "
+                             f"({sum(e.get('motion_score') is not None for e in entries)} of {len(entries)} have one)")
+        entries = kept
+    for entry in entries:
         tensors = load_safetensors(cache_dir / entry["file"])
         if list(tensors["latents"].shape) != entry["shape"]:
             raise ValueError(

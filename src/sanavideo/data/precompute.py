@@ -145,7 +145,8 @@ def precompute(args: PrecomputeArgs) -> PrecomputeResult:
 
             with safe_open(str(path), "pt") as f:
                 shape = list(f.get_slice("latents").get_shape())
-            entries.append({"key": rec.key, "file": f"items/{name}.safetensors", "shape": shape, "caption": caption})
+            entries.append({"key": rec.key, "file": f"items/{name}.safetensors", "shape": shape, "caption": caption,
+                            "motion_score": rec.motion_score})
             reused += 1
             continue
         try:
@@ -159,7 +160,7 @@ def precompute(args: PrecomputeArgs) -> PrecomputeResult:
         item = {"latents": latents, **encode_prompt(caption)}
         atomic_save_tensors(item, path)
         entries.append({"key": rec.key, "file": f"items/{name}.safetensors", "shape": list(latents.shape),
-                        "caption": caption})
+                        "caption": caption, "motion_score": rec.motion_score})
         if (n + 1) % 50 == 0:
             log.info("precompute: %d/%d clips", n + 1, len(records))
     atomic_save_tensors(encode_prompt("", use_chi=False), out / "empty_prompt.safetensors")  # as a negative prompt

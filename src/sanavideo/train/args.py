@@ -61,6 +61,9 @@ class DataArgs:
     batch_size: int = 1  # per rank and micro-step; global = batch_size * world_size * grad_accum
     in_memory: bool = True  # hold the cache on the training device (no per-step disk IO)
     caption_proportion: dict[str, float] = field(default_factory=lambda: {"prompt": 1.0})
+    # keep only clips whose motion score lies in [min, max] (upstream's filter; None: no bound)
+    motion_score_min: float | None = None
+    motion_score_max: float | None = None
 
 
 @dataclass

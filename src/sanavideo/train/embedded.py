@@ -102,7 +102,7 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
             name = f"{first + j:06d}"
             atomic_save_tensors({"latents": latents[j], **tokens(text)}, cache / "items" / f"{name}.safetensors")
             entries.append({"key": name, "file": f"items/{name}.safetensors", "shape": list(latents[j].shape),
-                            "caption": text})
+                            "caption": text, "motion_score": spec.motion_score})
     atomic_save_tensors(tokens(""), cache / "empty_prompt.safetensors")
     index = {"version": CACHE_VERSION, "encoders": str(vae_dir), "num_frames": recipe.frames,
              "resolution": recipe.size, "max_text_length": recipe.max_text_length, "store_embeddings": False,

@@ -111,7 +111,7 @@ def build_data(args: TrainArgs, info: D.DistInfo) -> tuple[LatentSet, int]:
         raise ValueError("no training data: set data.cache_dir, data.video_dirs or data.synthetic")
     from sanavideo.data.latents import load_cache
 
-    data = load_cache(cache_dir)
+    data = load_cache(cache_dir, d.motion_score_min, d.motion_score_max)
     skipped = json.loads((Path(cache_dir) / "index.json").read_text()).get("skipped", 0)
     return data, int(skipped)
 
