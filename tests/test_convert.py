@@ -159,7 +159,24 @@ def test_convert_cli_round_trip(tmp_path):
     assert cli_main(["convert", str(tmp_path / "diff"), str(tmp_path / "back.pth"), "--to", "original"]) == 0
     original = torch.load(tmp_path / "up112.pth", weights_only=True)["state_dict"]
     back = torch.load(tmp_path / "back.pth", weights_only=True)["state_dict"]
-    assert set(back) == set(original) - {"y_embedder.y_embedding", "pos_embed"}
+    # the learned null caption survives the trip (a side file in the diffusers folder); pos_embed does not
+    assert (tmp_path / "diff" / "null_caption.safetensors").is_file()
+    assert set(back) == set(original) - {"pos_embed"}
     assert all(torch.equal(back[k], original[k]) for k in back)
     assert cli_main(["convert", str(tmp_path / "missing.pth"), str(tmp_path / "x"), "--to", "diffusers"]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_fine_tuning_keeps_the_learned_null_caption(tmp_path):
+    from sanavideo.train import TrainArgs
+    from sanavideo.train.loop import _initial_null_caption
+
+    state = upstream_state()
+    save_original(state, tmp_path / "up.pth")
+    args = TrainArgs.from_dict({"model": {"init_from": str(tmp_path / "up.pth")}})
+    null = _initial_null_caption(args, 300, TINY.caption_channels)
+    assert torch.equal(null, state["y_embedder.y_embedding"])
+    with pytest.raises(ValueError, match="its null caption has shape \\(300, 24\\), the data needs \\(32, 24\\)"):
+        _initial_null_caption(args, 32, TINY.caption_channels)
+    fresh = _initial_null_caption(TrainArgs(), 32, 24)  # nothing to carry: randn / sqrt(D) from the seed
+    assert fresh.shape == (32, 24) and torch.equal(fresh, _initial_null_caption(TrainArgs(), 32, 24))

@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     state, config, origin = read_checkpoint(args.src)
     if args.to == "diffusers":
-        state = {k: v for k, v in state.items() if k not in ORIGINAL_IGNORED}
-        save_diffusers(state, config or infer_config_from_original(state), args.dst)
+        model_state = {k: v for k, v in state.items() if k not in ORIGINAL_IGNORED}
+        save_diffusers(state, config or infer_config_from_original(model_state), args.dst)
     else:
         save_original(state, args.dst)
     print(f"converted {origin} checkpoint {args.src} -> {args.to} {args.dst} ({len(state)} tensors)")

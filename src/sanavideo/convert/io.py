@@ -159,8 +159,25 @@ def _read_diffusers_folder(folder: Path) -> dict[str, torch.Tensor]:
     raise FileNotFoundError(f"{folder} has a diffusers config.json but no {DIFFUSERS_WEIGHTS} (or sharded index)")
 
 
+NULL_CAPTION_FILE = "null_caption.safetensors"  # beside a transformer folder's weights: upstream's learned
+NULL_CAPTION_KEY = "y_embedder.y_embedding"  # null caption (caption dropout), which diffusers has no slot for
+
+
+def _with_null_caption(state: dict[str, torch.Tensor], folder: Path) -> dict[str, torch.Tensor]:
+    side = folder / NULL_CAPTION_FILE
+    if side.is_file():
+        state = {**state, NULL_CAPTION_KEY: load_safetensors(side)["null_caption"]}
+    return state
+
+
+def read_null_caption(path: str | Path) -> torch.Tensor | None:
+    """The learned null caption (L, caption_channels) a checkpoint carries (upstream key or side file), if any."""
+    return read_checkpoint(path)[0].get(NULL_CAPTION_KEY)
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None, str]:
-    """(state dict in our/upstream layout, config if the files say it, origin) for any supported path."""
+    """(state dict in our/upstream layout, config if the files say it, origin) for any supported path. A folder's
+    `null_caption.safetensors` comes back under upstream's key `y_embedder.y_embedding`."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such checkpoint: {path}")
@@ -179,9 +196,11 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelCon
     if config_file.exists():
         data = read_json(config_file)
         if "sanavideo_config" in data:
-            return load_safetensors(path / SANAVIDEO_WEIGHTS), ModelConfig.from_dict(data["sanavideo_config"]), "sanavideo"
+            state = _with_null_caption(load_safetensors(path / SANAVIDEO_WEIGHTS), path)
+            return state, ModelConfig.from_dict(data["sanavideo_config"]), "sanavideo"
         if data.get("_class_name") == DIFFUSERS_CLASS:
-            return diffusers_to_original(_read_diffusers_folder(path)), config_from_diffusers(data), "diffusers"
+            state = _with_null_caption(diffusers_to_original(_read_diffusers_folder(path)), path)
+            return state, config_from_diffusers(data), "diffusers"
         raise ValueError(
             f"{config_file} describes {data.get('_class_name', 'an unknown model')!r}, not a SANA-Video transformer"
         )
@@ -240,10 +259,20 @@ def save_transformer(model, directory: str | Path) -> None:
         model.config.save(tmp)
 
 
+def save_null_caption(null_caption: torch.Tensor, directory: str | Path) -> None:
+    with atomic_path(Path(directory) / NULL_CAPTION_FILE) as tmp:
+        save_file({"null_caption": null_caption.detach().cpu().contiguous()}, str(tmp))
+
+
 def save_diffusers(state: dict[str, torch.Tensor], config: ModelConfig, directory: str | Path) -> None:
-    """Write a diffusers `SanaVideoTransformer3DModel` folder from an upstream-layout state dict."""
+    """Write a diffusers `SanaVideoTransformer3DModel` folder from an upstream-layout state dict. Training-only
+    upstream keys are dropped, except the learned null caption, which goes beside the weights as
+    `null_caption.safetensors` (diffusers has no slot for it; `read_checkpoint` brings it back)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if NULL_CAPTION_KEY in state:
+        save_null_caption(state[NULL_CAPTION_KEY], directory)
+    state = {k: v for k, v in state.items() if k not in ORIGINAL_IGNORED}
     with atomic_path(directory / DIFFUSERS_WEIGHTS) as tmp:
         save_file(_contiguous(original_to_diffusers(state)), str(tmp))
     with atomic_path(directory / "config.json") as tmp:

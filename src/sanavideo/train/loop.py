@@ -69,6 +69,22 @@ def build_transformer(args: TrainArgs):
     return model
 
 
+def _initial_null_caption(args: TrainArgs, length: int, channels: int) -> torch.Tensor:
+    """The null caption of caption dropout: the one `model.init_from` carries (upstream's learned
+    `y_embedder.y_embedding`), else a fixed random one `randn / sqrt(D)` drawn from the run's seed."""
+    if args.model.init_from is not None:
+        from sanavideo.convert.io import read_null_caption
+
+        carried = read_null_caption(args.model.init_from)
+        if carried is not None:
+            if tuple(carried.shape) != (length, channels):
+                raise ValueError(f"{args.model.init_from}: its null caption has shape {tuple(carried.shape)}, "
+                                 f"the data needs ({length}, {channels}) (max_text_length, caption_channels)")
+            return carried.float()
+    gen = torch.Generator().manual_seed(args.seed + 2)
+    return torch.randn(length, channels, generator=gen) / math.sqrt(channels)
+
+
 def build_text_encoder(args: TrainArgs) -> nn.Module | None:
     te = args.text_encoder
     if not te.trainable:
@@ -168,9 +184,7 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
     if not te_trainable and data.caption_channels != cfg.caption_channels:
         raise ValueError(f"cached prompt_embeds have {data.caption_channels} channels, the transformer "
                          f"expects caption_channels={cfg.caption_channels}")
-    null_gen = torch.Generator().manual_seed(args.seed + 2)
-    null_caption = torch.randn(data.text_len, cfg.caption_channels, generator=null_gen) / math.sqrt(
-        cfg.caption_channels)
+    null_caption = _initial_null_caption(args, data.text_len, cfg.caption_channels)
     lora_cfg = None
     if args.lora.rank > 0:
         from sanavideo.train.lora import add_lora, lora_config
@@ -422,11 +436,13 @@ def _export(args: TrainArgs, info: D.DistInfo, modules: Modules, ema: EMA | None
         weights = {**full["model"], **ema_t}
         save_lora(tmp / "lora", lora_cfg, lora_state_dict(modules.transformer, weights))
     else:
+        from sanavideo.convert.io import save_null_caption
         from sanavideo.model import SanaVideoTransformer
 
         model = SanaVideoTransformer(modules.transformer.config)
         model.load_state_dict({**full["model"], **ema_t}, strict=True)
         model.save_pretrained(tmp / "transformer")
+        save_null_caption(null_caption, tmp / "transformer")  # fine-tuning from this export keeps it
     if modules.text_encoder is not None:
         from transformers import AutoModel
 
