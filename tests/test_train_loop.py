@@ -176,6 +176,16 @@ def test_lora_trains_only_the_adapter_and_merges(tmp_path):
     merge_lora(unmerged)
     assert set(unmerged.state_dict()) == set(base.state_dict())
 
+    # scale=s merges s times the adapter's delta: W + s * (W_merged - W), for every weight
+    half = SanaVideoTransformer(PRESETS["tiny"])
+    half.load_state_dict(base.state_dict())
+    load_lora(half, adapter, merge=True, scale=0.5)
+    full, b = merged.state_dict(), base.state_dict()
+    deltas = [(k, full[k] - b[k]) for k in b if (full[k] - b[k]).abs().max() > 0]
+    assert deltas
+    for key, delta in deltas:
+        torch.testing.assert_close(half.state_dict()[key] - b[key], 0.5 * delta, atol=1e-6, rtol=1e-4)
+
 
 def test_trainable_text_encoder_trains_and_is_saved(tmp_path):
     te_config = {"model_type": "gemma2", "vocab_size": 64, "hidden_size": 24, "intermediate_size": 32,
