@@ -83,3 +83,18 @@ def test_gradient_checkpointing_runs_the_blocks_through_checkpoint(tmp_path, mon
     used.clear()
     train(make_args(tmp_path / "off", max_steps=1))
     assert used == []
+
+
+def test_two_lora_runs_from_init_from_give_identical_adapters(tmp_path):
+    from sanavideo.config import PRESETS
+    from sanavideo.train import checkpoint as ckpt
+
+    torch.manual_seed(123)
+    SanaVideoTransformer(PRESETS["tiny"]).save_pretrained(tmp_path / "base")
+    states = []
+    for run, global_seed in (("a", 1), ("b", 2)):
+        torch.manual_seed(global_seed)  # whatever the global RNG holds before the run
+        result = train(make_args(tmp_path / run, max_steps=1, lora__rank=4, model__init_from=str(tmp_path / "base")))
+        states.append(ckpt.load_safetensors(tmp_path / run / "checkpoints" / "step-00000001" / "model.safetensors"))
+    assert result.steps == 1 and any("lora_A" in k for k in states[0])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
