@@ -1,4 +1,4 @@
-"""Block-causal and cached streaming modes against an O(N^2) masked reference (spec §2.2-2.4)."""
+"""Block-causal and cached streaming modes against an O(N^2) masked reference (docs/reference.md §2.2-2.4)."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def test_later_chunks_never_change_earlier_outputs():
 
 def test_temporal_conv_block_causal_against_per_chunk_conv():
     """The Mix-FFN temporal conv: each chunk sees the previous chunk's last frame on the left, zeros on
-    the right (spec §2.2); checked against nn.functional.conv2d run chunk by chunk."""
+    the right (docs/reference.md §2.2); checked against nn.functional.conv2d run chunk by chunk."""
     g = torch.Generator().manual_seed(0)
     B, F_, HW, D = 2, 7, 5, 6
     y = torch.randn(B, F_, HW, D, generator=g)
@@ -207,7 +207,7 @@ def test_window_changes_the_result():
 
 def test_rope_uses_absolute_frame_positions():
     """Cached keys keep the rotation of their absolute frames, so a new chunk must be rotated at its own
-    absolute position (cache.next_frame), not from 0 (the divergence of spec §6.1 item 5). Shifting the
+    absolute position (cache.next_frame), not from 0 (the divergence of docs/reference.md §6.1 item 5). Shifting the
     whole stream keeps relative positions, and positions past upstream's 1024-frame table work."""
     model = make_model()
     x, emb, mask = inputs(4)

@@ -32,7 +32,7 @@ def test_full_size_parameter_counts():
 
 
 def test_full_size_keys_match_upstream_inventory():
-    """Spot-check the key names and shapes of spec §1.10 on the meta device."""
+    """Spot-check the key names and shapes of docs/reference.md §1.10 on the meta device."""
     with torch.device("meta"):
         state = SanaVideoTransformer(get_preset("2B-480p")).state_dict()
     expected = {

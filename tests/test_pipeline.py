@@ -73,7 +73,7 @@ def test_schedules_match_diffusers(steps):
 
 
 def test_dpm_schedule_values_from_spec():
-    """Spec §4.2: 50 steps, shift 8 start at 0.99987, 0.99733 and end at 0.1402, 0 (Euler: last 0.0602)."""
+    """docs/reference.md §4.2: 50 steps, shift 8 start at 0.99987, 0.99733 and end at 0.1402, 0 (Euler: last 0.0602)."""
     sigmas = dpm_flow_schedule(50, 8.0).sigmas
     assert sigmas[0].item() == pytest.approx(0.99987, abs=1e-5)
     assert sigmas[1].item() == pytest.approx(0.99733, abs=1e-5)
@@ -221,7 +221,7 @@ def test_upstream_layout_spec(tiny_folders, tmp_path):
     assert pipe.options.negative_prompt == DEFAULT_NEGATIVE_PROMPT and pipe.options.motion_score == 5
     assert pipe.options.lowercase_prompts is False
     # DPM timesteps are integers, so the upstream checkpoint follows the diffusers folder closely
-    # (the remaining differences are the eps values of spec §6.1)
+    # (the remaining differences are the eps values of docs/reference.md §6.1)
     kw = dict(**SIZE, **embeddings(), num_inference_steps=3, guidance_scale=4.5, output_type="np", progress=False)
     a = pipe(generator=torch.Generator().manual_seed(0), **kw).frames
     b = SanaVideoPipeline.from_pretrained(src)(generator=torch.Generator().manual_seed(0), **kw).frames

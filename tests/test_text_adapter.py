@@ -1,4 +1,4 @@
-"""The text adapter reproduces spec §3.1's token selection: CHI prefix, BOS + last L-1 positions, masks."""
+"""The text adapter reproduces docs/reference.md §3.1's token selection: CHI prefix, BOS + last L-1 positions, masks."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Parity of SanaVideoTransformer with diffusers' SanaVideoTransformer3DModel on random tiny weights.
 
-Where upstream and diffusers differ numerically (spec §6.1) the model follows the numerics of the format it
+Where upstream and diffusers differ numerically (docs/reference.md §6.1) the model follows the numerics of the format it
 was loaded from: a diffusers folder sets float timesteps, linear-attention eps 1e-15 and cross-attention
 RMSNorm eps 1e-5, which is what these tests load. `test_upstream_numerics_*` check the upstream settings
 (integer timesteps) separately.
@@ -120,7 +120,7 @@ def test_padding_mask_matters(tmp_path):
 
 
 def test_upstream_numerics_truncate_timesteps(tmp_path):
-    """Upstream truncates t to an integer inside the model; diffusers does not (spec §6.1 item 3)."""
+    """Upstream truncates t to an integer inside the model; diffusers does not (docs/reference.md §6.1 item 3)."""
     cfg = CONFIGS["p122-2heads"]
     ours, ref = pair(cfg, tmp_path)
     upstream = SanaVideoTransformer(ours.config.replace(integer_timesteps=True, linear_attn_eps=1e-15,

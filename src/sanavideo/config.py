@@ -17,7 +17,7 @@ from pathlib import Path
 class ModelConfig:
     """Architecture of one SANA-Video transformer.
 
-    The three `numerics` fields are where upstream (NVlabs/Sana) and diffusers differ (spec §6.1); the loader
+    The three `numerics` fields are where upstream (NVlabs/Sana) and diffusers differ (docs/reference.md §6.1); the loader
     sets them from the checkpoint's origin so each format reproduces its own reference:
     upstream `.pth` -> integer timesteps, linear-attention eps 1e-8, cross-attention q/k RMSNorm eps 1e-6;
     diffusers folder -> float timesteps, eps 1e-15, eps 1e-5.
@@ -104,7 +104,7 @@ class ModelConfig:
 
 
 PRESETS: dict[str, ModelConfig] = {
-    # SanaMSVideo_2000M_P2_D20 with the Wan2.1 VAE (spec §1.1)
+    # SanaMSVideo_2000M_P2_D20 with the Wan2.1 VAE (docs/reference.md §1.1)
     "2B-480p": ModelConfig(),
     # SanaMSVideo_2000M_P1_D20 with the LTX-2 VAE: 128 latent channels, patch 1, stride (8, 32, 32)
     "2B-720p": ModelConfig(

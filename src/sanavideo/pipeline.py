@@ -3,7 +3,7 @@
     pipe = SanaVideoPipeline.from_pretrained("path/to/SANA-Video_2B_480p_diffusers").to("cuda", torch.bfloat16)
     video = pipe("a red circle moves to the right", frames=81, generator=torch.Generator().manual_seed(0)).frames[0]
 
-Stages: check inputs -> encode prompts (spec §3.1) -> seeded CPU noise -> (I2V: encode the image into latent
+Stages: check inputs -> encode prompts (docs/reference.md §3.1) -> seeded CPU noise -> (I2V: encode the image into latent
 frame 0) -> denoise with CFG (`sanavideo.sampling`) -> VAE decode -> frames. The transformer only predicts
 velocity; the sampler decides everything else.
 

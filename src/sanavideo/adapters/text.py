@@ -1,4 +1,4 @@
-"""Text encoders: any `transformers` encoder whose first output is the last hidden state (spec §3.1).
+"""Text encoders: any `transformers` encoder whose first output is the last hidden state (docs/reference.md §3.1).
 
 SANA-Video uses Gemma-2-2B-it's decoder (`Gemma2Model`, last hidden state after the final norm, dim 2304).
 The prompt recipe:
@@ -102,7 +102,7 @@ class TokenizedPrompts:
 
 
 class TextEncoder:
-    """A `transformers` tokenizer + encoder producing `(embeds (B, L, D), mask (B, L))` per spec §3.1."""
+    """A `transformers` tokenizer + encoder producing `(embeds (B, L, D), mask (B, L))` per docs/reference.md §3.1."""
 
     def __init__(self, tokenizer, model: torch.nn.Module, prompt_format: PromptFormat | None = None) -> None:
         if hasattr(model, "get_decoder") and not hasattr(model, "embed_tokens"):

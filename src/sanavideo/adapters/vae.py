@@ -1,4 +1,4 @@
-"""Video VAEs behind one small protocol: encode [-1, 1] pixels to normalised latents, and back (spec §3.2).
+"""Video VAEs behind one small protocol: encode [-1, 1] pixels to normalised latents, and back (docs/reference.md §3.2).
 
 - Wan2.1 (`diffusers.AutoencoderKLWan`, 480p): stride (4, 8, 8), 16 channels, per-channel normalisation
   `z = (mu - mean) / std` with `latents_mean` / `latents_std` from the VAE config, posterior mean (no sampling).

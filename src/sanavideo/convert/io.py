@@ -30,7 +30,7 @@ DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
 DIFFUSERS_CLASS = "SanaVideoTransformer3DModel"
 WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 
-# numerics of each origin (spec §6.1): (integer timesteps, linear-attention eps, cross-attn q/k norm eps)
+# numerics of each origin (docs/reference.md §6.1): (integer timesteps, linear-attention eps, cross-attn q/k norm eps)
 ORIGINAL_NUMERICS = dict(integer_timesteps=True, linear_attn_eps=1e-8, cross_norm_eps=1e-6)
 DIFFUSERS_NUMERICS = dict(integer_timesteps=False, linear_attn_eps=1e-15, cross_norm_eps=1e-5)
 

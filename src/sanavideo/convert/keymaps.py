@@ -1,4 +1,4 @@
-"""Key maps between the upstream (NVlabs/Sana) and diffusers layouts of the SANA-Video transformer (spec §6).
+"""Key maps between the upstream (NVlabs/Sana) and diffusers layouts of the SANA-Video transformer (docs/reference.md §6).
 
 The maps are data: module paths with a `{i}` block placeholder. A parameter key is `<module path>.<name>`.
 Our own modules use the upstream names, so "original" is also this package's layout.

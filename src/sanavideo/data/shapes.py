@@ -1,6 +1,6 @@
 """The shapes world: a seeded renderer of one-object clips with captions, for the embedded default model.
 
-The world is fixed by `shapes-world.md` (design docs): one filled circle, square or upright triangle in one of
+The world is fixed by `docs/shapes-world.md`: one filled circle, square or upright triangle in one of
 six exact palette colours on a black, gray or white background; it moves left / right / up / down (ping-pong
 between the walls), bounces diagonally, or stays still; 16 frames per second. Everything here is pure numpy
 and deterministic given a `numpy.random.Generator`, so data, evaluator (`sanavideo.eval.shapes`) and the CLI's

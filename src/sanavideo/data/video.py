@@ -2,7 +2,7 @@
 4k+1 frame sampling, and resize/crop to aspect-ratio buckets.
 
 Folder layout:  DIR/name.mp4 + DIR/name.json  {"prompt": str, "motion_score": number (optional)}
-Zip layout (upstream `SanaZipDataset`, spec §5.3):  DIR/shard.zip holding {key}.mp4 + {key}.json
+Zip layout (upstream `SanaZipDataset`, docs/reference.md §5.3):  DIR/shard.zip holding {key}.mp4 + {key}.json
     ({"prompt", "height", "width", ...}), with optional sidecars next to the zip:
     shard_Qwen2.5-VL.json  {key: {"prompt": caption}}   (caption source "_Qwen2_5-VL")
     shard_unimatch.json    {key: {name: score or [scores]}}  (motion score = mean of all numbers)

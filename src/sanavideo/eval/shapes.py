@@ -1,6 +1,6 @@
 """Checks whether a clip obeys its shapes-world prompt (colour, shape, motion, long-clip stability).
 
-The checks follow `shapes-world.md` ("What the evaluator checks"). They work on generated, possibly blurry or
+The checks follow `docs/shapes-world.md` ("What the evaluator checks"). They work on generated, possibly blurry or
 noisy frames: the background colour is measured from the frame borders, the object is every pixel farther from
 it than half the distance to the object's colour (a half-maximum threshold, so blur does not change the
 measured area much), and colours are named by the nearest palette entry.

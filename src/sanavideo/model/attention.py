@@ -1,12 +1,12 @@
 """ReLU linear self-attention with 3-D RoPE, and softmax cross-attention to the caption.
 
-Linear attention (spec §1.6), per head, with phi = ReLU and ~ = RoPE:
+Linear attention (docs/reference.md §1.6), per head, with phi = ReLU and ~ = RoPE:
 
     out_i = (sum_j v_j k~_j^T) q~_i / ((sum_j phi(k_j))^T phi(q_i) + eps)
 
 RoPE rotates the numerator only; the denominator uses the un-rotated features. The history of a query is
 the pair of sums (S = sum v k~^T, z = sum phi(k)), so block-causal attention is a running sum over chunks
-and a streaming cache is that pair (spec §2.2, §2.3). The sums and the numerator run in float32.
+and a streaming cache is that pair (docs/reference.md §2.2, §2.3). The sums and the numerator run in float32.
 """
 
 from __future__ import annotations

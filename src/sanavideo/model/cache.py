@@ -1,4 +1,4 @@
-"""The streaming state of block-causal linear attention (LongSANA, spec §2.3): constant size in video length.
+"""The streaming state of block-causal linear attention (LongSANA, docs/reference.md §2.3): constant size in video length.
 
 Per transformer block the history is S = sum v k~^T (H x d x d), z = sum phi(k) (H x d) and the last
 frame of the previous chunk's Mix-FFN point-conv output (the temporal conv's left context). Nothing grows

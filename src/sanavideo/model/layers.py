@@ -1,6 +1,6 @@
 """Building blocks of the SANA-Video transformer: RMSNorm, timestep and caption embedders, Mix-FFN.
 
-Module and parameter names follow the upstream checkpoint (spec §1.10), so an upstream state dict loads
+Module and parameter names follow the upstream checkpoint (docs/reference.md §1.10), so an upstream state dict loads
 without renaming.
 """
 
@@ -124,7 +124,7 @@ def linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 class MixFFN(nn.Module):
-    """GLU-MBConv with a temporal conv (upstream GLUMBConvTemp, spec §1.8).
+    """GLU-MBConv with a temporal conv (upstream GLUMBConvTemp, docs/reference.md §1.8).
 
     1x1 conv (bias) -> SiLU -> 3x3 depthwise (bias) -> value * SiLU(gate) -> 1x1 (no bias) -> y + t_conv(y).
     Convs run on channels-last views, so no activation is copied to change layout.

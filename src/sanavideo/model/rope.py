@@ -1,7 +1,7 @@
 """3-D rotary position tables (t, h, w) with absolute frame offsets.
 
 Head channels are split t:h:w = (d - 2*2*(d//6)) : 2*(d//6) : 2*(d//6) (40:36:36 for d = 112). Each axis
-rotates adjacent channel pairs (2j, 2j+1) by pos * theta^(-2j/dim) (spec §1.4). The angles are computed
+rotates adjacent channel pairs (2j, 2j+1) by pos * theta^(-2j/dim) (docs/reference.md §1.4). The angles are computed
 from positions on the fly, so frame positions have no cap (upstream tabulates 1024; values below 1024
 are identical).
 """

@@ -1,6 +1,6 @@
 """SANA-Video: a linear-attention diffusion transformer for video (Chen et al., arXiv 2509.24695).
 
-Top to bottom (spec §1.2):
+Top to bottom (docs/reference.md §1.2):
   1. patch embed (Conv3d) -> tokens (B, N, D) in (f, h, w) order
   2. timestep -> embedded t (adaLN-single: one shared t_block gives 6 modulations per block), per sample
      or per frame (image-to-video keeps frame 0 at t = 0)
@@ -46,7 +46,7 @@ def chunk_layout(num_frames: int, chunk_frames: int | Sequence[int] | None) -> l
 
 
 class SanaVideoBlock(nn.Module):
-    """Upstream `SanaVideoMSBlock` (spec §1.5)."""
+    """Upstream `SanaVideoMSBlock` (docs/reference.md §1.5)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -123,7 +123,7 @@ class FinalLayer(nn.Module):
 
 
 class SanaVideoTransformer(nn.Module):
-    """The SANA-Video transformer; `state_dict` keys are those of the upstream checkpoint (spec §1.10)."""
+    """The SANA-Video transformer; `state_dict` keys are those of the upstream checkpoint (docs/reference.md §1.10)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -139,7 +139,7 @@ class SanaVideoTransformer(nn.Module):
         self.gradient_checkpointing = False
 
     def init_weights(self) -> None:
-        """Upstream `initialize()` (spec §1.11): xavier-uniform linears with zero bias, N(0, 0.02) for the
+        """Upstream `initialize()` (docs/reference.md §1.11): xavier-uniform linears with zero bias, N(0, 0.02) for the
         timestep and caption MLPs, a zero temporal conv."""
         for module in self.modules():
             if isinstance(module, nn.Linear):

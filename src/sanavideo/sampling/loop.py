@@ -7,7 +7,7 @@ The model predicts velocity; this module decides everything else. `denoise` is t
         x = solver.step(x, v, i)
         x[:, :, 0] = first_frame                                # image-to-video only
 
-Image-to-video (spec §4.4): latent frame 0 holds the clean image latent, the model sees it at per-frame
+Image-to-video (docs/reference.md §4.4): latent frame 0 holds the clean image latent, the model sees it at per-frame
 timestep 0 (timesteps `(B, F)`, frame 0 zero, the others t), and it is never updated.
 """
 

@@ -1,4 +1,4 @@
-"""Flow-matching noise schedules: the sigma grids of the SANA-Video samplers (spec §4.1-§4.3).
+"""Flow-matching noise schedules: the sigma grids of the SANA-Video samplers (docs/reference.md §4.1-§4.3).
 
 A schedule is `sigmas` (N+1 values, decreasing from ~1 to exactly 0) and `timesteps` (the N model inputs,
 `t = 1000·sigma`). The noisy latent at sigma is `x = (1 - sigma)·x0 + sigma·noise`.
@@ -8,7 +8,7 @@ The two grids reproduce what the reference samplers use, which are diffusers' sc
   `sigma = shift(1 - b)` flipped, last point dropped and replaced by 0. The model inputs are
   `int(1000·sigma)` (truncated: diffusers stores them as int64, the upstream model truncates them itself).
 - Euler (`FlowMatchEulerDiscreteScheduler(shift=k)`): `t = linspace(1000, 1000·shift(1/1000), N)`, then
-  `sigma = shift(t/1000)`, so the shift is applied twice at the low end (spec §4.3); 0 appended; model
+  `sigma = shift(t/1000)`, so the shift is applied twice at the low end (docs/reference.md §4.3); 0 appended; model
   inputs are the float `1000·sigma`.
 Both grids are computed in float64 and stored in float32, as diffusers does.
 """

@@ -4,7 +4,7 @@ The model predicts the velocity `v = noise - x0`; a solver turns `(x, v)` at gri
 grid point `i+1`. Everything is element-wise, so a solver can step a whole video while the caller pins some
 frames (image-to-video keeps latent frame 0 clean).
 
-DPM-Solver++(2M) in the flow parametrisation (spec §4.2; Lu et al. 2022, "DPM-Solver++"):
+DPM-Solver++(2M) in the flow parametrisation (docs/reference.md §4.2; Lu et al. 2022, "DPM-Solver++"):
 `alpha = 1 - sigma`, `lambda = log(alpha / sigma)`, data prediction `x0 = x - sigma·v`,
 first order  `x' = (sigma'/sigma)·x - alpha'·(e^{-h} - 1)·x0`,                     h = lambda' - lambda,
 second order adds the midpoint correction `- 0.5·alpha'·(e^{-h} - 1)·D1`, `D1 = (x0_i - x0_{i-1}) / r`,

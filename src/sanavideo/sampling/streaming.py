@@ -1,4 +1,4 @@
-"""LongSANA streaming: chunk-by-chunk generation over a constant-size linear-attention state (spec §2.4).
+"""LongSANA streaming: chunk-by-chunk generation over a constant-size linear-attention state (docs/reference.md §2.4).
 
 For each chunk of latent frames (the remainder of the division goes to the first chunk):
 
@@ -41,7 +41,7 @@ def shifted_timesteps(steps: int, shift: float) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class StreamSettings:
-    """How a long video is streamed. Defaults are upstream LongSANA's (spec §2.4)."""
+    """How a long video is streamed. Defaults are upstream LongSANA's (docs/reference.md §2.4)."""
 
     chunk_frames: int = 10  # latent frames per chunk; the remainder joins the first chunk
     timesteps: tuple[float, ...] = (1000.0, 960.0, 889.0, 727.0)

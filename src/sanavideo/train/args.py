@@ -15,7 +15,7 @@ from typing import Any, Union
 
 import yaml
 
-# Attention and Mix-FFN projections (upstream key names, spec §1.10); the FFN ones are 1x1 Conv2d.
+# Attention and Mix-FFN projections (upstream key names, docs/reference.md §1.10); the FFN ones are 1x1 Conv2d.
 DEFAULT_LORA_TARGETS = [
     "attn.qkv",
     "attn.proj",
@@ -68,7 +68,7 @@ class DataArgs:
 
 @dataclass
 class ObjectiveArgs:
-    flow_shift: float = 3.0  # training shift of the sigma schedule (spec §4.1)
+    flow_shift: float = 3.0  # training shift of the sigma schedule (docs/reference.md §4.1)
     logit_mean: float = 0.0
     logit_std: float = 1.0
     num_train_timesteps: int = 1000

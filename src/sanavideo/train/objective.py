@@ -1,4 +1,4 @@
-"""The flow-matching training objective of SANA-Video (spec §4.1, §5.1, §2.6).
+"""The flow-matching training objective of SANA-Video (docs/reference.md §4.1, §5.1, §2.6).
 
     x_sigma = (1 - sigma) * x0 + sigma * eps,   target v = eps - x0,   loss = mean (v_pred - v)^2
 
