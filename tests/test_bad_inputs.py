@@ -133,3 +133,26 @@ def test_eval_output_is_checked_before_the_work(tmp_path, capsys):
     assert main(["eval", "vae", "-o", str(tmp_path / "r.json"), "--sheet", str(tmp_path / "out")]) == 2
     assert "expected a .png file path" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [tmp_path / "out"]
+
+
+def test_undecodable_prompt(model, tmp_path, capsys):
+    bad = b"a red \xff circle".decode("utf-8", "surrogateescape")  # what argv holds for invalid UTF-8
+    assert main(["generate", bad, "-o", str(tmp_path / "c.mp4"), "--model", str(model), *FAST]) == 2
+    assert "the prompt is not valid UTF-8 text" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_folder(model, tmp_path, capsys):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        assert main(["generate", "a red circle", "-o", str(locked / "c.mp4"), "--model", str(model), *FAST]) == 2
+        assert "Permission denied" in capsys.readouterr().err
+    finally:
+        os.chmod(locked, 0o700)
+    assert list(locked.iterdir()) == []

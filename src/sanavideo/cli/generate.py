@@ -71,6 +71,10 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
             raise ValueError("give a PROMPT or --prompts-file FILE")
         if not args.prompt.strip():
             raise ValueError(f"the prompt is empty or only whitespace ({args.prompt!r}); describe the video")
+        try:
+            args.prompt.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes on the command line arrive as lone surrogates
+            raise ValueError(f"the prompt is not valid UTF-8 text: {args.prompt!r}") from None
         return [args.prompt]
     if args.prompt:
         raise ValueError("give either a PROMPT or --prompts-file, not both")
