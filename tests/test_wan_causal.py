@@ -59,3 +59,15 @@ def test_streaming_encode_equals_one_shot():
         with pytest.raises(ValueError, match="a multiple of 4 frames, got 3"):
             encoder(x[:, :, :3])
     torch.testing.assert_close(torch.cat(parts, dim=2), whole, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("max_pixels", [32 * 32 * 4, 32 * 32 * 8, 2**30])
+def test_bounded_pieces_give_the_same_values(max_pixels):
+    vae = _tiny(patch=True)
+    x = torch.rand(1, 3, 21, 32, 32) * 2 - 1
+    with torch.no_grad():
+        ref = vae.encode(x).latent_dist.parameters
+        torch.testing.assert_close(encode_moments(vae, x, max_pixels=max_pixels), ref, atol=1e-5, rtol=0)
+        z = ref[:, : vae.config.z_dim]
+        torch.testing.assert_close(decode_latents(vae, z, max_pixels=max_pixels).clamp(-1, 1), vae.decode(z).sample,
+                                   atol=1e-5, rtol=0)
