@@ -156,3 +156,12 @@ def test_unwritable_folder(model, tmp_path, capsys):
     finally:
         os.chmod(locked, 0o700)
     assert list(locked.iterdir()) == []
+
+
+def test_huge_frames_are_refused_up_front_with_the_estimate(model, tmp_path, capsys):
+    out = tmp_path / "c.mp4"
+    args = ["generate", "a red circle", "-o", str(out), "--model", str(model), *FAST, "--frames", "40000001"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "40000001 frames at 32x32 need about" in err and "GiB are available on cpu" in err and "--stream" in err
+    assert not out.exists()

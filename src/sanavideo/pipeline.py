@@ -455,6 +455,34 @@ class SanaVideoPipeline:
         latent_shape = (self.vae.latent_channels, latent_frames, gen_height // s_stride, gen_width // s_stride)
         return GenerationSize(height, width, frames, gen_height, gen_width, latent_shape)
 
+    def memory_estimate(self, size: GenerationSize, batch: int = 1, cfg: bool = True) -> int:
+        """Rough peak bytes of one `__call__`: transformer activations (about 16 float32 values per token and
+        hidden unit, doubled under CFG) plus the decoded video in float32, three copies (decode, [0, 1], output).
+        Both grow linearly with the frames; `stream` instead stays constant."""
+        _, f, h, w = size.latent_shape
+        pt, ph, pw = self.transformer.config.patch_size
+        tokens = (f // pt) * (h // ph) * (w // pw)
+        activations = batch * (2 if cfg else 1) * tokens * int(self.transformer.config.hidden_size) * 4 * 16
+        video = batch * size.frames * size.gen_height * size.gen_width * 3 * 4 * 3
+        return activations + video
+
+    def check_memory(self, size: GenerationSize, batch: int = 1, cfg: bool = True) -> None:
+        """Refuse, before any work, a request whose estimate exceeds the memory available on its device."""
+        need = self.memory_estimate(size, batch, cfg)
+        device = self.device
+        if device.type == "cuda":
+            available = torch.cuda.mem_get_info(device)[0]
+        elif device.type == "cpu" and hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        else:
+            return
+        if need > available:
+            raise ValueError(
+                f"{size.frames} frames at {size.gen_height}x{size.gen_width} need about {need / 2**30:.1f} GiB, "
+                f"but {available / 2**30:.1f} GiB are available on {device}; use fewer frames, or stream long "
+                "videos (`stream()`, `generate --stream`) at constant memory"
+            )
+
     # -- prompts -------------------------------------------------------------------------------------------
     def encode_prompt(
         self,
@@ -540,6 +568,8 @@ class SanaVideoPipeline:
         if (prompt is None) == (prompt_embeds is None):
             raise ValueError("pass exactly one of prompt and prompt_embeds")
         size = self.check_size(height, width, frames, use_resolution_binning)
+        self.check_memory(size, len([prompt] if isinstance(prompt, str) or prompt is None else prompt),
+                          guidance_scale > 1.0)
         pixels = self._prepare_image(image, size.gen_height, size.gen_width) if image is not None else None
         do_cfg = guidance_scale > 1.0
 
