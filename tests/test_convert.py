@@ -130,8 +130,32 @@ def test_infer_config_from_upstream_shapes(tmp_path):
     inferred = infer_config_from_original(state, head_dim=32)
     assert inferred.hidden_size == 32 and inferred.num_layers == 2 and inferred.patch_size == (1, 2, 2)
     assert inferred.in_channels == 4 and inferred.caption_channels == 24 and inferred.mlp_ratio == 2.0
-    with pytest.raises(ValueError, match="not a multiple of head_dim 112"):
+    with pytest.raises(ValueError, match="not a multiple of the assumed head_dim 112; give the architecture"):
         SanaVideoTransformer.from_pretrained(tmp_path / "m.pth")
+
+
+def test_convert_cli_takes_the_architecture_from_config(tmp_path, capsys):
+    cfg = TINY.replace(num_heads=2, head_dim=16, cross_num_heads=2, cross_head_dim=16)  # hidden 32
+    state = upstream_state(cfg)
+    save_original(state, tmp_path / "m.pth")
+    dst = tmp_path / "out"
+    assert cli_main(["convert", str(tmp_path / "m.pth"), str(dst), "--to", "diffusers"]) == 2
+    assert "cannot infer the number of attention heads" in capsys.readouterr().err and not dst.exists()
+    (tmp_path / "train.yaml").write_text("model:\n  model: SanaMSVideo_tiny\n  linear_head_dim: 16\n")
+    assert cli_main(["convert", str(tmp_path / "m.pth"), str(dst), "--to", "diffusers",
+                     "--config", str(tmp_path / "train.yaml")]) == 0
+    assert json.loads((dst / "config.json").read_text())["num_attention_heads"] == 2
+    model = SanaVideoTransformer.from_pretrained(dst)
+    assert model.config.num_heads == 2 and model.config.head_dim == 16
+    # a diffusers config.json works as well, and so does a preset name when it fits
+    assert cli_main(["convert", str(tmp_path / "m.pth"), str(tmp_path / "out2"), "--to", "diffusers",
+                     "--config", str(dst / "config.json")]) == 0
+    save_original(upstream_state(TINY), tmp_path / "tiny.pth")
+    assert cli_main(["convert", str(tmp_path / "tiny.pth"), str(tmp_path / "out3"), "--to", "diffusers",
+                     "--config", "tiny"]) == 0
+    assert cli_main(["convert", str(tmp_path / "m.pth"), str(tmp_path / "x"), "--to", "diffusers",
+                     "--config", "no-such-preset"]) == 2
+    assert "not a preset" in capsys.readouterr().err
 
 
 def test_not_a_model_errors(tmp_path):

@@ -16,12 +16,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--to", choices=["diffusers", "original"], required=True)
+    p.add_argument("--config", default=None,
+                   help="architecture when the tensors do not say it (head count): a preset name, a diffusers "
+                   "config.json, or an upstream training YAML (model.linear_head_dim)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sanavideo.convert.io import (
         ORIGINAL_IGNORED,
+        config_for,
         infer_config_from_original,
         read_checkpoint,
         save_diffusers,
@@ -31,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     state, config, origin = read_checkpoint(args.src)
     if args.to == "diffusers":
         model_state = {k: v for k, v in state.items() if k not in ORIGINAL_IGNORED}
+        if args.config is not None:
+            config = config_for(args.config, model_state)
         save_diffusers(state, config or infer_config_from_original(model_state), args.dst)
     else:
         save_original(state, args.dst)

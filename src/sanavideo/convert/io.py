@@ -114,7 +114,9 @@ def infer_config_from_original(state: dict[str, torch.Tensor], head_dim: int = 1
         raise ValueError(f"not an upstream SANA-Video state dict: {err!r} missing") from err
     if hidden % head_dim:
         raise ValueError(
-            f"cannot infer heads: hidden size {hidden} is not a multiple of head_dim {head_dim}; pass config="
+            f"cannot infer the number of attention heads: the tensors give hidden size {hidden}, which is not a "
+            f"multiple of the assumed head_dim {head_dim}; give the architecture (`--config`: a preset name, a "
+            "diffusers config.json, or an upstream training YAML with model.linear_head_dim; `config=` in Python)"
         )
     volume = patch[0] * patch[1] * patch[2]
     return ModelConfig(
@@ -132,6 +134,35 @@ def infer_config_from_original(state: dict[str, torch.Tensor], head_dim: int = 1
         vae_stride=(8, 32, 32) if in_ch == 128 else (4, 8, 8),
         **ORIGINAL_NUMERICS,
     )
+
+
+def config_for(spec: str | Path, state: dict[str, torch.Tensor]) -> ModelConfig:
+    """The architecture named by `spec`: a preset name, a diffusers or sanavideo config.json, or an upstream
+    training YAML (its `model.linear_head_dim`; the rest is read from the tensor shapes of `state`)."""
+    from sanavideo.config import PRESETS
+
+    if str(spec) in PRESETS:
+        return PRESETS[str(spec)]
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config {spec}: not a preset ({sorted(PRESETS)}) and no such file")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path} is not valid YAML: {err}") from None
+        head_dim = (data.get("model") or {}).get("linear_head_dim") if isinstance(data, dict) else None
+        if not isinstance(head_dim, int):
+            raise ValueError(f"{path}: expected an upstream training YAML with an integer model.linear_head_dim")
+        return infer_config_from_original(state, head_dim=head_dim)
+    data = read_json(path)
+    if "sanavideo_config" in data:
+        return ModelConfig.from_dict(data["sanavideo_config"])
+    if data.get("_class_name") == DIFFUSERS_CLASS:
+        return config_from_diffusers(data)
+    raise ValueError(f"{path} is neither a diffusers {DIFFUSERS_CLASS} config.json nor a sanavideo config.json")
 
 
 # -- reading -------------------------------------------------------------------------------------------
