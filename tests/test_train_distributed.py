@@ -27,11 +27,12 @@ def run_args(out: Path, batch_size: int, **extra) -> TrainArgs:
     return TrainArgs.from_dict(data)
 
 
-def _worker(rank: int, world: int, port: int, out: str) -> None:
+def _worker(rank: int, world: int, port: int, out: str, extra: dict | None = None) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    train(run_args(Path(out), batch_size=2))
+    torch.manual_seed(100 + rank)  # ranks start from different global RNG states
+    train(run_args(Path(out), batch_size=2, **(extra or {})))
 
 
 def _free_port() -> int:
@@ -60,3 +61,21 @@ def test_two_ranks_fsdp_match_one_rank(tmp_path):
     # and a single process can resume it (optimizer state included)
     resumed = train(run_args(tmp_path / "two", batch_size=4, max_steps=5, resume="auto"))
     assert resumed.start_step == 4 and resumed.steps == 5
+
+
+@pytest.mark.slow
+def test_lora_from_init_from_two_ranks_match_one_rank(tmp_path):
+    """LoRA on top of a pretrained model: the adapters start identically on every rank (seeded from the run's
+    seed), so two ranks end where one rank does."""
+    torch.set_num_threads(1)
+    torch.manual_seed(5)
+    SanaVideoTransformer(PRESETS["tiny"]).save_pretrained(tmp_path / "base")
+    extra = {"model": {"init_from": str(tmp_path / "base")}, "lora": {"rank": 4}}
+    single = train(run_args(tmp_path / "one", batch_size=4, **extra))
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path / "two"), extra), nprocs=2, join=True)
+    a = ckpt.load_safetensors(Path(single.checkpoint) / "model.safetensors")
+    b = ckpt.load_safetensors(ckpt.find_checkpoint("auto", tmp_path / "two") / "model.safetensors")
+    assert a.keys() == b.keys() and all("lora_" in k for k in a)
+    for key in a:
+        rel = (a[key] - b[key]).norm() / a[key].norm().clamp_min(1e-12)
+        assert rel < 1e-4, (key, float(rel))

@@ -98,3 +98,15 @@ def test_two_lora_runs_from_init_from_give_identical_adapters(tmp_path):
         states.append(ckpt.load_safetensors(tmp_path / run / "checkpoints" / "step-00000001" / "model.safetensors"))
     assert result.steps == 1 and any("lora_A" in k for k in states[0])
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_caption_dropout_and_i2v_are_drawn_at_their_rates():
+    from sanavideo.train.args import ObjectiveArgs
+    from sanavideo.train.objective import StepNoise
+
+    args = ObjectiveArgs(caption_dropout=0.1, i2v_prob=0.3)
+    rnd = StepNoise.draw(0, 1, 20_000, (1, 1, 1, 1), 1, args, torch.device("cpu"))
+    assert rnd.drop.float().mean().item() == pytest.approx(0.1, abs=0.01)
+    assert rnd.i2v.float().mean().item() == pytest.approx(0.3, abs=0.015)
+    none = StepNoise.draw(0, 1, 1000, (1, 1, 1, 1), 1, ObjectiveArgs(caption_dropout=0.0), torch.device("cpu"))
+    assert not none.drop.any()
