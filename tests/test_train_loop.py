@@ -279,6 +279,11 @@ def test_caption_dropout_swaps_the_embeddings_and_keeps_the_prompt_mask():
     out, out_mask = _captions(batch, drop, None, None, null, "embedding")
     assert torch.equal(out_mask, mask)  # upstream keeps each prompt's own mask
     assert torch.equal(out[0], null) and torch.equal(out[2], null) and torch.equal(out[1], embeds[1])
+    # null_caption: empty -> dropped rows get the encoded empty prompt, with its own mask
+    empty = {"prompt_mask": torch.tensor([1, 1, 1, 1]), "prompt_embeds": torch.full((4, 8), 0.5)}
+    out, out_mask = _captions(batch, drop, SimpleNamespace(empty_prompt=empty), None, null, "empty")
+    assert out_mask.tolist() == [[1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 1, 1]]  # row 1 keeps its own
+    assert torch.equal(out[0], empty["prompt_embeds"]) and torch.equal(out[1], embeds[1])
 
 
 def test_lora_initialisation_depends_on_the_seed_only():
