@@ -165,3 +165,50 @@ def test_huge_frames_are_refused_up_front_with_the_estimate(model, tmp_path, cap
     err = capsys.readouterr().err
     assert "40000001 frames at 32x32 need about" in err and "GiB are available on cpu" in err and "--stream" in err
     assert not out.exists()
+
+
+# (argv, message): each refused with exit code 2, the message naming the input and the expected form, and no
+# file written into the working folder (which holds only the inputs below).
+MODEL_FREE_CASES = [
+    (["generate", "a red circle", "--switch", "abc", "--stream"], "--switch must look like FRAME:PROMPT"),
+    (["generate", "a red circle", "--switch", "0:x", "--stream"], "--switch frame must be >= 1 (frame 0 is the main"),
+    (["generate", "a red circle", "--switch", "10:x"], "--switch needs --stream"),
+    (["generate", "a red circle", "--image", "notimage.png"], "cannot read image notimage.png"),
+    (["generate", "a red circle", "--image", "missing.png"], "image file not found: missing.png"),
+    (["generate", "a", "--prompts-file", "empty.txt"], "give either a PROMPT or --prompts-file, not both"),
+    (["generate", "--prompts-file", "empty.txt"], "empty.txt contains no prompts"),
+    (["generate", "--prompts-file", "missing.txt"], "prompts file not found: missing.txt"),
+    (["generate"], "give a PROMPT or --prompts-file FILE"),
+    (["generate", "a red circle", "--frames", "6"], "frames must be 4k+1 for this VAE (temporal stride 4), got 6"),
+    (["generate", "a red circle", "-o", "clip.avi"], "output 'clip.avi' must end in one of"),
+    (["generate", "a red circle", "--model", "nowhere"], "nowhere"),
+    (["convert", "missing.pth", "out", "--to", "diffusers"], "no such checkpoint: missing.pth"),
+    (["convert", "notckpt", "out", "--to", "diffusers"], "notckpt is not a SANA-Video model"),
+    (["convert", "ok.yaml", "out", "--to", "diffusers"], "ok.yaml: expected a weight file ending in one of"),
+    (["train", "--config", "ok.yaml", "foo"], "override 'foo' must look like key=value"),
+    (["train", "--config", "ok.yaml", "bogus_key=1"], "unknown config key(s) ['bogus_key']"),
+    (["train", "--config", "ok.yaml", "max_steps=abc"], "max_steps must be an integer, got 'abc'"),
+    (["train", "--config", "ok.yaml", "optim.lr=-1"], "optim.lr must be a positive number, got -1"),
+    (["train", "--config", "ok.yaml", "optim.lr=.nan"], "optim.lr must be a positive number, got nan"),
+    (["train", "--config", "ok.yaml", "optim.grad_clip=-1"], "optim.grad_clip must be >= 0 (0: off), got -1"),
+    (["train", "--config", "ok.yaml", "data.num_frames=8"], "data.num_frames must be 4k+1, got 8"),
+    (["train", "--config", "ok.yaml", "objective.caption_dropout=2"], "objective.caption_dropout must be in [0, 1], got 2"),
+    (["train", "--config", "ok.yaml", "--resume", "--resume-from", "notckpt"], "give --resume (latest checkpoint) or"),
+    (["train", "--config", "ok.yaml"], "no training data: set data.cache_dir, data.video_dirs or data.synthetic"),
+    (["eval", "shapes", "--n", "0"], "--n must be >= 1, got 0"),
+    (["eval", "vae", "--frames", "10"], "--frames must be 1 + 4k, got 10"),
+    (["eval", "shapes", "--frames", "10", "--n", "1"], "frames must be 4k+1 for this VAE (temporal stride 4), got 10"),
+]
+
+
+@pytest.mark.parametrize("argv, message", MODEL_FREE_CASES, ids=[" ".join(a) for a, _ in MODEL_FREE_CASES])
+def test_cli_catalogue(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notimage.png").write_text("not an image")
+    (tmp_path / "ok.yaml").write_text("output_dir: runs/x\ndevice: cpu\n")
+    (tmp_path / "empty.txt").write_text("# nothing\n\n")
+    (tmp_path / "notckpt").mkdir()
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written, nothing removed

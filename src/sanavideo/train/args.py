@@ -7,6 +7,7 @@ the key, its dotted path and what was expected. `TrainArgs.to_dict()` is what ch
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -160,6 +161,9 @@ def validate(a: TrainArgs) -> None:
         f"objective.chunk_timesteps must be scaled, sorted or shared, got {o.chunk_timesteps!r}",
     )
     need(p.grad_accum >= 1, f"optim.grad_accum must be >= 1, got {p.grad_accum}")
+    need(math.isfinite(p.lr) and p.lr > 0, f"optim.lr must be a positive number, got {p.lr}")
+    need(p.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {p.warmup_steps}")
+    need(math.isfinite(p.grad_clip) and p.grad_clip >= 0, f"optim.grad_clip must be >= 0 (0: off), got {p.grad_clip}")
     need(0.0 <= p.ema_decay < 1.0, f"optim.ema_decay must be in [0, 1), got {p.ema_decay}")
     need(a.lora.rank >= 0, f"lora.rank must be >= 0, got {a.lora.rank}")
     need(

@@ -157,6 +157,9 @@ def train(args: TrainArgs) -> TrainResult:
 def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
     from sanavideo.model import chunk_layout
 
+    d = args.data
+    if d.cache_dir is None and not d.video_dirs and d.synthetic is None:  # checked before anything is written
+        raise ValueError("no training data: set data.cache_dir, data.video_dirs or data.synthetic")
     out = Path(args.output_dir)
     device = info.device
     if info.is_main:
