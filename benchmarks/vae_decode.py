@@ -1,11 +1,11 @@
 """Streaming VAE decode speed on CPU: diffusers' `AutoencoderKLWan.decode` (one decoder call per latent frame)
 against `sanavideo.adapters.wan_causal.WanCausalDecoder` (one call per streamed chunk of latent frames), for
-the embedded model's VAE and, as a baseline, any other VAE folders given.
+each VAE folder given (default: the embedded model's VAE).
 
 Each decode covers one `--frames`-long clip at `--size` pixels from the same random latents; the chunked decode
 is checked against diffusers' output (max abs difference). Times are the best of `--repeats`.
 
-    python benchmarks/vae_decode.py [--vae FOLDER ...] [--frames 81] [--size 64] [--chunk 3] [--write docs/benchmarks.md]
+    python benchmarks/vae_decode.py [FOLDER ...] [--frames 81] [--size 64] [--chunk 3] [--write docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -73,14 +73,14 @@ def main() -> None:
     from sanavideo.pipeline import DEFAULT_MODEL_DIR
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--vae", nargs="*", default=[], help="more VAE folders to measure (baselines)")
+    p.add_argument("vae", nargs="*", help="VAE folders to measure (default: the embedded model's vae/)")
     p.add_argument("--frames", type=int, default=81)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--chunk", type=int, default=3, help="latent frames per streamed chunk")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--write", default=None, help="append a results table to this markdown file")
     a = p.parse_args()
-    folders = [DEFAULT_MODEL_DIR / "vae", *map(Path, a.vae)]
+    folders = [Path(f) for f in a.vae] or [DEFAULT_MODEL_DIR / "vae"]
     rows = [measure(f, a.frames, a.size, a.chunk, a.repeats) for f in folders]
     header = (
         f"### Streaming VAE decode, CPU ({datetime.date.today().isoformat()})\n\n"
