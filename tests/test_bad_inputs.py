@@ -212,3 +212,19 @@ def test_cli_catalogue(argv, message, tmp_path, capsys, monkeypatch):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written, nothing removed
+
+
+def test_resume_from_another_models_checkpoint(tmp_path, capsys):
+    import yaml
+
+    def config(path, layers):
+        path.write_text(yaml.safe_dump({
+            "output_dir": str(tmp_path / "run"), "max_steps": 1, "log_every": 1, "export": False, "device": "cpu",
+            "model": {"preset": "tiny", "overrides": {"num_layers": layers}},
+            "data": {"synthetic": {"num_samples": 4, "num_classes": 2}, "batch_size": 2}}))
+        return path
+
+    assert main(["train", "--config", str(config(tmp_path / "a.yaml", 2))]) == 0
+    assert main(["train", "--config", str(config(tmp_path / "b.yaml", 3)), "max_steps=2", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit this run's model" in err and "Traceback" not in err

@@ -202,7 +202,11 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
     if resume_from is not None:
         state = ckpt.read_state(resume_from)
         sd = ckpt.load_safetensors(resume_from / "model.safetensors")
-        result = transformer.load_state_dict(sd, strict=lora_cfg is None)
+        try:
+            result = transformer.load_state_dict(sd, strict=lora_cfg is None)
+        except RuntimeError as err:  # missing / unexpected / mis-shaped keys: another model's checkpoint
+            raise ValueError(f"checkpoint {resume_from} does not fit this run's model ({args.model.preset} with "
+                             f"its overrides): {str(err).splitlines()[-1].strip()}") from None
         if lora_cfg is not None:
             absent = [k for k in result.missing_keys if "lora_" in k]
             if absent or result.unexpected_keys:
