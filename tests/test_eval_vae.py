@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from sanavideo.cli import main
-from sanavideo.eval.vae import _psnr, _to_uint8, _to_video, object_mask, stream_reconstruct
-from sanavideo.train.vae import build_vae
+from sanavideo.eval.vae import _to_uint8, object_mask, stream_reconstruct
+from sanavideo.train.vae import build_vae, psnr_db, to_model_input
 
 
 def _vae_folder(tmp_path):
@@ -27,7 +27,7 @@ def test_streamed_reconstruction_equals_one_shot(tmp_path):
     clip = render(ClipSpec("red", "circle", "bounces"), 73, 32)  # 1 + 32 + 32 + 8: a short last piece
     streamed = stream_reconstruct(vae, clip, piece_frames=32, chunk_latents=2)
     with torch.no_grad():
-        one_shot = _to_uint8(vae.decode(vae.encode(_to_video(clip[None]))))[0]
+        one_shot = _to_uint8(vae.decode(vae.encode(to_model_input(clip[None], "cpu"))))[0]
     assert streamed.shape == clip.shape
     assert np.abs(streamed.astype(int) - one_shot.astype(int)).max() <= 1  # rounding of equal floats
 
@@ -48,7 +48,7 @@ def test_cli_report(tmp_path, capsys):
     assert report["decode"]["max_abs_diff_vs_one_shot"] < 1e-4 and report["decode"]["frames_per_second"] > 0
     assert (tmp_path / "strip.png").stat().st_size > 0
     assert "held-out: PSNR" in capsys.readouterr().out
-    assert _psnr(0.0) > 90 and abs(float(_psnr(255.0**2)) - 0.0) < 1e-9
+    assert psnr_db(0.0) > 90 and abs(float(psnr_db(255.0**2)) - 0.0) < 1e-9
     assert 0 < held["object_psnr_db"] < 60
 
 

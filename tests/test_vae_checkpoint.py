@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from sanavideo.adapters.vae import load_vae
-from sanavideo.eval.vae import _psnr, _to_uint8, _to_video
-from sanavideo.train.vae import VAE_PRESETS, render_pool
+from sanavideo.eval.vae import _to_uint8
+from sanavideo.train.vae import VAE_PRESETS, psnr_db, render_pool, to_model_input
 
 FOLDER = Path(__file__).resolve().parents[1] / "checkpoints" / "shapes-vae"
 
@@ -28,6 +28,6 @@ def test_checkpoint_reconstructs_held_out_clips(one_thread):
     vae = load_vae(FOLDER)
     clips = render_pool(4, 17, 64, seed=11, held_out=True)
     with torch.no_grad():
-        rec = _to_uint8(vae.decode(vae.encode(_to_video(clips))))
-    psnr = float(_psnr(((rec.astype(float) - clips.astype(float)) ** 2).mean()))
+        rec = _to_uint8(vae.decode(vae.encode(to_model_input(clips, "cpu"))))
+    psnr = float(psnr_db(((rec.astype(float) - clips.astype(float)) ** 2).mean()))
     assert psnr > 20.0, psnr  # the shipped VAE of 2026-11-26 scores 7 dB here; see docs/embedded-model.md

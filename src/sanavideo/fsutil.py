@@ -127,15 +127,30 @@ def load_plain_torch(path: str | Path):
         raise ValueError(f"{path} could not be read as a torch tensor file ({exc})") from None
 
 
-def read_json(path: str | Path):
-    """Parse a JSON file; a malformed or non-UTF-8 file is a ValueError that names it and where it breaks."""
-    path = Path(path)
+def read_text(path: str | Path) -> str:
+    """A text file's contents; a file that is not UTF-8 is a ValueError that names it and where it breaks."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+        return Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def read_json(path: str | Path):
+    """Parse a JSON file; a malformed or non-UTF-8 file is a ValueError that names it and where it breaks."""
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+
+
+def read_yaml(path: str | Path):
+    """Parse a YAML file (safe loader); a malformed or non-UTF-8 file is a ValueError that names it."""
+    import yaml
+
+    try:
+        return yaml.safe_load(read_text(path))
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not valid YAML: {err}".replace("<unicode string>", str(path))) from None
 
 
 def load_safetensors(path: str | Path) -> dict:

@@ -63,7 +63,7 @@ from sanavideo.adapters.text import (
 )
 from sanavideo.adapters.vae import VideoVAE, WanVAE, load_vae, wrap_vae
 from sanavideo.config import ModelConfig, get_preset
-from sanavideo.fsutil import read_json
+from sanavideo.fsutil import read_json, read_yaml
 from sanavideo.sampling import SamplerConfig, TextCondition, denoise, draw_noise
 from sanavideo.sampling.streaming import (
     StreamSettings,
@@ -201,15 +201,7 @@ def _whole(name: str, value) -> int:
 
 
 def _read_spec(file: Path) -> dict[str, Any]:
-    if file.suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            raise ValueError(f"{file} is not valid YAML: {err}") from None
-    else:
-        data = read_json(file)
+    data = read_yaml(file) if file.suffix in (".yaml", ".yml") else read_json(file)
     if not isinstance(data, dict):
         raise ValueError(f"{file} must hold a mapping (JSON object / YAML dict), got {type(data).__name__}")
     known = {"transformer", "model_config", "vae", "vae_type", "text_encoder", "tokenizer", "sampler", "options"}

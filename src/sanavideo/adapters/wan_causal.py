@@ -43,17 +43,38 @@ def encode_moments(module: torch.nn.Module, video: torch.Tensor, max_pixels: int
     return WanCausalEncoder(module, max_pixels)(video)
 
 
-class WanCausalEncoder:
+class _CausalCalls:
+    """What the encoder and decoder share: one network half, its conv cache kept across calls, frame 0 of the
+    first call run alone (diffusers' layout), everything after it in calls of `step` frames."""
+
+    part: str  # "encoder" or "decoder"
+
+    def __init__(self, module: torch.nn.Module, max_pixels: int = MAX_PIXELS_PER_CALL) -> None:
+        self.module = module
+        self.max_pixels = max_pixels
+        self._cache = _conv_cache(module, self.part)
+        self._first = True
+
+    def _run(self, x: torch.Tensor, step: int, **first_kwargs) -> torch.Tensor:
+        """x (B, C, f, h, w) through the network half, frames in order; outputs concatenated along frames."""
+        net = getattr(self.module, self.part)
+        parts = []
+        if self._first and x.shape[2] > 0:
+            parts.append(net(x[:, :, :1], feat_cache=self._cache, feat_idx=[0], **first_kwargs))
+            x = x[:, :, 1:]
+            self._first = False
+        for start in range(0, x.shape[2], step):
+            parts.append(net(x[:, :, start : start + step], feat_cache=self._cache, feat_idx=[0]))
+        return torch.cat(parts, dim=2)
+
+
+class WanCausalEncoder(_CausalCalls):
     """Encode a video in consecutive pieces, carrying the causal-conv cache: the first piece has 1 + 4k frames,
     every later one 4k (k >= 1), and `encoder(a) ++ encoder(b) == encode_moments(a ++ b)`. Frame 0 is encoded
     alone (diffusers' layout), everything else in calls of at most `max_pixels` pixel-frames. Output: moments
     (B, 2*z_dim, f, h, w)."""
 
-    def __init__(self, module: torch.nn.Module, max_pixels: int = MAX_PIXELS_PER_CALL) -> None:
-        self.module = module
-        self.max_pixels = max_pixels
-        self._cache = _conv_cache(module, "encoder")
-        self._first = True
+    part = "encoder"
 
     def __call__(self, video: torch.Tensor) -> torch.Tensor:
         module = self.module
@@ -68,17 +89,10 @@ class WanCausalEncoder:
             from diffusers.models.autoencoders.autoencoder_kl_wan import patchify
 
             x = patchify(x, patch_size=module.config.patch_size)  # (B, 3, T, H, W) -> (B, 3*p*p, T, H/p, W/p)
-        parts = []
-        if self._first:
-            parts.append(module.encoder(x[:, :, :1], feat_cache=self._cache, feat_idx=[0]))
-            x = x[:, :, 1:]
-            self._first = False
-        for start in range(0, x.shape[2], step):
-            parts.append(module.encoder(x[:, :, start : start + step], feat_cache=self._cache, feat_idx=[0]))
-        return module.quant_conv(torch.cat(parts, dim=2))
+        return module.quant_conv(self._run(x, step))
 
 
-class WanCausalDecoder:
+class WanCausalDecoder(_CausalCalls):
     """Decode latent chunks in order with one decoder call per chunk (two for the first, whose frame 0 is
     decoded alone; more where a chunk exceeds `max_pixels` pixel-frames), carrying the causal-conv cache:
     `decoder(z0) ++ decoder(z1) == decode(z0 ++ z1)`.
@@ -88,25 +102,13 @@ class WanCausalDecoder:
     `scale_factor_temporal` frames.
     """
 
-    def __init__(self, module: torch.nn.Module, max_pixels: int = MAX_PIXELS_PER_CALL) -> None:
-        self.module = module
-        self.max_pixels = max_pixels
-        self._cache = _conv_cache(module, "decoder")
-        self._first = True
+    part = "decoder"
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         module = self.module
         spatial, stride = int(module.config.scale_factor_spatial), int(module.config.scale_factor_temporal)
         step = _frames_per_call(z.shape[3] * spatial, z.shape[4] * spatial, stride, self.max_pixels) // stride
-        x = module.post_quant_conv(z)  # 1x1x1: no temporal context
-        parts = []
-        if self._first and x.shape[2] > 0:
-            parts.append(module.decoder(x[:, :, :1], feat_cache=self._cache, feat_idx=[0], first_chunk=True))
-            x = x[:, :, 1:]
-            self._first = False
-        for start in range(0, x.shape[2], step):
-            parts.append(module.decoder(x[:, :, start : start + step], feat_cache=self._cache, feat_idx=[0]))
-        out = torch.cat(parts, dim=2)
+        out = self._run(module.post_quant_conv(z), step, first_chunk=True)  # post_quant_conv: 1x1x1
         if module.config.patch_size is not None:
             from diffusers.models.autoencoders.autoencoder_kl_wan import unpatchify
 

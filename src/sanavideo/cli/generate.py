@@ -81,10 +81,12 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
     path = Path(args.prompts_file)
     if not path.is_file():
         raise FileNotFoundError(f"prompts file not found: {path}")
+    from sanavideo.fsutil import read_text
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"prompts file {path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+        text = read_text(path)
+    except ValueError as err:
+        raise ValueError(f"prompts file {err}") from None
     prompts = [line.strip() for line in text.splitlines()]
     prompts = [p for p in prompts if p and not p.startswith("#")]
     if not prompts:

@@ -23,7 +23,7 @@ from sanavideo.convert.keymaps import (
     is_diffusers_layout,
     original_to_diffusers,
 )
-from sanavideo.fsutil import atomic_path, load_plain_torch, load_safetensors, read_json
+from sanavideo.fsutil import atomic_path, load_plain_torch, load_safetensors, read_json, read_yaml
 
 SANAVIDEO_WEIGHTS = "model.safetensors"
 DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -147,12 +147,7 @@ def config_for(spec: str | Path, state: dict[str, torch.Tensor]) -> ModelConfig:
     if not path.is_file():
         raise FileNotFoundError(f"--config {spec}: not a preset ({sorted(PRESETS)}) and no such file")
     if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path} is not valid YAML: {err}") from None
+        data = read_yaml(path) or {}
         head_dim = (data.get("model") or {}).get("linear_head_dim") if isinstance(data, dict) else None
         if not isinstance(head_dim, int):
             raise ValueError(f"{path}: expected an upstream training YAML with an integer model.linear_head_dim")

@@ -23,6 +23,7 @@ import torch
 
 from sanavideo.adapters.vae import WanVAE
 from sanavideo.adapters.wan_causal import WanCausalDecoder, WanCausalEncoder
+from sanavideo.train.vae import psnr_db, to_model_input
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,6 @@ class VAEReportRequest:
     batch: int = 8
 
 
-def _to_video(clips: np.ndarray) -> torch.Tensor:
-    """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) in [-1, 1]."""
-    return torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
-
-
 def _to_uint8(video: torch.Tensor) -> np.ndarray:
     """float (B, 3, T, H, W) in [-1, 1] -> uint8 (B, T, H, W, 3)."""
     return ((video.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).numpy()
@@ -54,11 +50,6 @@ def object_mask(clips: np.ndarray) -> np.ndarray:
     return np.abs(clips.astype(np.int16) - background).max(axis=-1) > 12
 
 
-def _psnr(mse: np.ndarray | float) -> np.ndarray:
-    mse = np.maximum(np.asarray(mse, dtype=np.float64), 1e-10)
-    return 10.0 * np.log10(255.0**2 / mse)
-
-
 @torch.no_grad()
 def stream_reconstruct(vae: WanVAE, clip: np.ndarray, piece_frames: int = 32, chunk_latents: int = 3) -> np.ndarray:
     """Encode a uint8 clip (T, H, W, 3) piece by piece and decode its posterior means chunk by chunk, both
@@ -67,7 +58,7 @@ def stream_reconstruct(vae: WanVAE, clip: np.ndarray, piece_frames: int = 32, ch
     latents = []
     first = 1 + piece_frames
     for start, stop in [(0, first)] + [(a, a + piece_frames) for a in range(first, clip.shape[0], piece_frames)]:
-        video = _to_video(clip[None, start:stop])
+        video = to_model_input(clip[None, start:stop], "cpu")
         latents.append(encoder(video).chunk(2, dim=1)[0])  # posterior mean (1, C, f, h, w)
     z = torch.cat(latents, dim=2)
     frames = [decoder(z[:, :, i : i + chunk_latents]) for i in range(0, z.shape[2], chunk_latents)]
@@ -111,10 +102,10 @@ def vae_report(vae: WanVAE, request: VAEReportRequest, log=print) -> tuple[dict,
     recs = []
     with torch.no_grad():
         for i in range(0, len(clips), r.batch):
-            recs.append(_to_uint8(vae.decode(vae.encode(_to_video(clips[i : i + r.batch])))))
+            recs.append(_to_uint8(vae.decode(vae.encode(to_model_input(clips[i : i + r.batch], "cpu")))))
     recs = np.concatenate(recs)
     sq = (recs.astype(np.float64) - clips.astype(np.float64)) ** 2  # (N, T, H, W, 3)
-    per_frame = _psnr(sq.mean(axis=(0, 2, 3, 4)))  # PSNR of each frame index over all clips
+    per_frame = psnr_db(sq.mean(axis=(0, 2, 3, 4)))  # PSNR of each frame index over all clips
     on_object = object_mask(clips)[..., None]  # (N, T, H, W, 1)
     truth_reports = [evaluate_clip(c, p) for c, p in zip(clips, prompts)]
     rec_reports = [evaluate_clip(c, p) for c, p in zip(recs, prompts)]
@@ -123,11 +114,11 @@ def vae_report(vae: WanVAE, request: VAEReportRequest, log=print) -> tuple[dict,
         "held_out": {
             "clips": r.clips,
             "frames": r.frames,
-            "psnr_db": float(_psnr(sq.mean())),
+            "psnr_db": float(psnr_db(sq.mean())),
             "psnr_db_per_frame": [round(float(v), 3) for v in per_frame],
             "min_frame_psnr_db": float(per_frame.min()),
-            "object_psnr_db": float(_psnr((sq * on_object).sum() / max(3 * on_object.sum(), 1))),
-            "clip_psnr_db": [round(float(v), 3) for v in _psnr(sq.mean(axis=(1, 2, 3, 4)))],
+            "object_psnr_db": float(psnr_db((sq * on_object).sum() / max(3 * on_object.sum(), 1))),
+            "clip_psnr_db": [round(float(v), 3) for v in psnr_db(sq.mean(axis=(1, 2, 3, 4)))],
             "shapes_ground_truth": pass_rates(truth_reports),
             "shapes_reconstructed": pass_rates(rec_reports),
             "failed_reconstructions": [
@@ -149,15 +140,15 @@ def vae_report(vae: WanVAE, request: VAEReportRequest, log=print) -> tuple[dict,
         long_rec = stream_reconstruct(vae, long_clip, chunk_latents=r.chunk_latents)
         err = (long_rec.astype(np.float64) - long_clip.astype(np.float64)) ** 2
         n = min(100, r.long_frames // 2)
-        first, last = float(_psnr(err[:n].mean())), float(_psnr(err[-n:].mean()))
+        first, last = float(psnr_db(err[:n].mean())), float(psnr_db(err[-n:].mean()))
         report["long_clip"] = {
             "prompt": r.long_prompt,
             "frames": r.long_frames,
-            "psnr_db": float(_psnr(err.mean())),
+            "psnr_db": float(psnr_db(err.mean())),
             f"psnr_db_first_{n}": first,
             f"psnr_db_last_{n}": last,
             "last_minus_first_db": last - first,
-            "psnr_db_per_second": [round(float(v), 3) for v in _psnr(
+            "psnr_db_per_second": [round(float(v), 3) for v in psnr_db(
                 err[: (r.long_frames // 16) * 16].reshape(-1, 16 * r.size * r.size * 3).mean(axis=1))],
             "shapes_reconstructed": evaluate_clip(long_rec, r.long_prompt).checks(),
         }

@@ -16,6 +16,8 @@ from typing import Any, Union
 
 import yaml
 
+from sanavideo.fsutil import read_yaml
+
 # Attention and Mix-FFN projections (upstream key names, docs/reference.md §1.10); the FFN ones are 1x1 Conv2d.
 DEFAULT_LORA_TARGETS = [
     "attn.qkv",
@@ -184,12 +186,7 @@ def load_args(path: str | Path | None = None, overrides: list[str] | None = None
     if path is not None:
         if not Path(path).is_file():
             raise FileNotFoundError(f"training config not found: {path}")
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path} is not valid YAML: {err}".replace("<unicode string>", str(path))) from None
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+        loaded = read_yaml(path)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

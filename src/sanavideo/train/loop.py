@@ -123,9 +123,7 @@ def build_data(args: TrainArgs, info: D.DistInfo) -> tuple[LatentSet, int]:
                 device=str(info.device),
             ))
         D.barrier(info)
-    if cache_dir is None:
-        raise ValueError("no training data: set data.cache_dir, data.video_dirs or data.synthetic")
-    from sanavideo.data.latents import load_cache
+    from sanavideo.data.latents import load_cache  # cache_dir is set: _train refused "no data" up front
 
     data = load_cache(cache_dir, d.motion_score_min, d.motion_score_max)
     skipped = json.loads((Path(cache_dir) / "index.json").read_text()).get("skipped", 0)

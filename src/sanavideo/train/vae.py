@@ -253,9 +253,12 @@ def latent_stats(
     return mean.tolist(), std.tolist()
 
 
-def psnr_db(mse: float) -> float:
-    """PSNR on the 8-bit scale of a mean squared error measured in 0..255 units."""
-    return float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+def psnr_db(mse: float | np.ndarray) -> float | np.ndarray:
+    """PSNR on the 8-bit scale of mean squared errors in 0..255 units (a number or an array; inf where 0)."""
+    mse = np.asarray(mse, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        out = 10.0 * np.log10(255.0**2 / mse)
+    return float(out) if out.ndim == 0 else out
 
 
 @torch.no_grad()
