@@ -76,8 +76,9 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
 
     from sanavideo.adapters.vae import load_vae
     from sanavideo.data.latents import CACHE_VERSION
-    from sanavideo.data.shapes import caption, render, sample_spec
+    from sanavideo.data.shapes import caption, render_many, sample_spec
     from sanavideo.fsutil import atomic_save_tensors, atomic_write_json
+    from sanavideo.train.vae import to_model_input
 
     device = resolve_device(recipe.device)
     vae = load_vae(vae_dir).to(device)
@@ -91,12 +92,14 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
                         return_tensors="pt")
         return {"input_ids": tok.input_ids[0].long(), "prompt_mask": tok.attention_mask[0].long()}
 
-    entries, batch, start = [], 64, time.perf_counter()
-    for first in range(0, recipe.clips, batch):
-        specs = [sample_spec(rng) for _ in range(min(batch, recipe.clips - first))]
-        clips = np.stack([render(s, recipe.frames, recipe.size) for s in specs])  # (b, T, H, W, 3)
-        video = torch.from_numpy(clips).to(device).permute(0, 4, 1, 2, 3).float() / 127.5 - 1  # (b, 3, T, H, W)
-        latents = vae.encode(video).float().cpu()  # (b, C, T', H', W')
+    entries, block, batch, start = [], 2048, 64, time.perf_counter()
+    for first in range(0, recipe.clips, block):
+        specs = [sample_spec(rng) for _ in range(min(block, recipe.clips - first))]
+        clips = torch.from_numpy(render_many(specs, recipe.frames, recipe.size))  # (n, T, H, W, 3)
+        latents = torch.cat([  # (n, C, T', H', W')
+            vae.encode(to_model_input(clips[i : i + batch], device)).float().cpu()
+            for i in range(0, len(specs), batch)
+        ])
         for j, spec in enumerate(specs):
             text = caption(spec, rng)
             name = f"{first + j:06d}"

@@ -141,13 +141,10 @@ class VAETrainResult:
 
 def render_pool(n: int, frames: int, size: int, seed: int, held_out: bool = False) -> np.ndarray:
     """Render n random clips: uint8 (n, frames, size, size, 3)."""
-    from sanavideo.data.shapes import render, sample_spec
+    from sanavideo.data.shapes import render_many, sample_spec
 
     rng = np.random.default_rng(seed)
-    pool = np.empty((n, frames, size, size, 3), dtype=np.uint8)
-    for i in range(n):
-        pool[i] = render(sample_spec(rng, held_out=held_out), frames, size)
-    return pool
+    return render_many([sample_spec(rng, held_out=held_out) for _ in range(n)], frames, size)
 
 
 def load_pool(data_dir: str | Path, min_frames: int) -> np.ndarray:
