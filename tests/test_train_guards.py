@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_ema_is_decay_times_shadow_plus_the_rest_times_param():
     p = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
-    ema = EMA([("p", p)], decay=0.9, start=1)
+    ema = EMA([("p", p)], decay=0.9, start=1, warmup=False)
     with torch.no_grad():
         p.copy_(torch.tensor([3.0, 4.0]))
     ema.update(1)  # up to `start`: a copy
@@ -27,6 +27,20 @@ def test_ema_is_decay_times_shadow_plus_the_rest_times_param():
         p.copy_(torch.tensor([13.0, 24.0]))
     ema.update(2)
     torch.testing.assert_close(ema.shadow[0], torch.tensor([0.9 * 3 + 0.1 * 13, 0.9 * 4 + 0.1 * 24]))
+
+
+def test_ema_warmup_forgets_the_initial_weights():
+    p = torch.nn.Parameter(torch.tensor([0.0]))
+    ema = EMA([("p", p)], decay=0.999)  # warm-up on by default
+    with torch.no_grad():
+        p.fill_(1.0)
+    ema.update(1)  # first averaging update: decay (1 + 1) / (10 + 1)
+    torch.testing.assert_close(ema.shadow[0], torch.tensor([9.0 / 11.0]))
+    for step in range(2, 1001):
+        ema.update(step)
+    # a constant 0.999 would keep 0.999**1000 = 37% of the initial 0; the warm-up keeps < 0.1%
+    assert ema.shadow[0].item() > 0.999
+    assert ema.decay_at(100_000) == 0.999
 
 
 def _spy_forward(monkeypatch):

@@ -93,6 +93,10 @@ class OptimArgs:
     grad_accum: int = 1
     ema_decay: float = 0.9999  # 0 disables EMA
     ema_start: int = 0  # optimizer step from which EMA averages (before: copies)
+    # decay of the n-th averaging update min(ema_decay, (1 + n) / (10 + n)), so a run of a few thousand steps
+    # exports its trained weights, not ~e^(-steps * (1 - ema_decay)) of its initial ones; false: upstream's
+    # constant ema_rate
+    ema_warmup: bool = True
 
 
 @dataclass

@@ -8,14 +8,25 @@ from sanavideo.train.distributed import full_tensor, like_param
 
 
 class EMA:
-    """shadow <- decay * shadow + (1 - decay) * param after each optimizer step; before `start` it copies."""
+    """shadow <- d * shadow + (1 - d) * param after each optimizer step; up to step `start` it copies.
 
-    def __init__(self, named_params: list[tuple[str, torch.nn.Parameter]], decay: float, start: int = 0) -> None:
+    warmup: the n-th averaging update (step start + n) uses d = min(decay, (1 + n) / (10 + n)), so the shadow
+    forgets the initial weights within a few hundred steps; otherwise d = decay throughout.
+    """
+
+    def __init__(
+        self, named_params: list[tuple[str, torch.nn.Parameter]], decay: float, start: int = 0, warmup: bool = True
+    ) -> None:
         self.names = [n for n, _ in named_params]
         self.params = [p for _, p in named_params]
         self.decay = decay
         self.start = start
+        self.warmup = warmup
         self.shadow = [p.detach().clone().float() for p in self.params]
+
+    def decay_at(self, step: int) -> float:
+        n = step - self.start
+        return min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
 
     @torch.no_grad()
     def update(self, step: int) -> None:
@@ -24,7 +35,7 @@ class EMA:
         if step <= self.start:
             torch._foreach_copy_(self.shadow, current)
         else:
-            torch._foreach_lerp_(self.shadow, current, 1.0 - self.decay)
+            torch._foreach_lerp_(self.shadow, current, 1.0 - self.decay_at(step))
 
     def full_state_dict(self) -> dict[str, torch.Tensor]:
         """Unsharded CPU copies (a collective under FSDP: call on every rank)."""

@@ -240,7 +240,7 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
     warmup = o.warmup_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0)
-    ema = EMA(named, o.ema_decay, o.ema_start) if o.ema_decay > 0 else None
+    ema = EMA(named, o.ema_decay, o.ema_start, o.ema_warmup) if o.ema_decay > 0 else None
 
     step, position = 0, (0, 0)
     if resume_from is not None:
