@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
 import shutil
@@ -57,14 +56,31 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+# folder -> hidden `.tmp` names found there when this process first wrote into it: the only candidates for
+# a killed writer's leftovers, so that writing N files into one folder lists it once, not N times
+_TEMP_CANDIDATES: dict[Path, set[str]] = {}
+
+
+def _temp_candidates(folder: Path) -> set[str]:
+    key = folder.resolve()
+    if key not in _TEMP_CANDIDATES:
+        with os.scandir(folder) as entries:
+            _TEMP_CANDIDATES[key] = {e.name for e in entries if e.name.startswith(".") and ".tmp" in e.name}
+    return _TEMP_CANDIDATES[key]
+
+
 def temp_sibling(target: str | Path, directory: bool = False) -> Path:
     """Create a hidden temporary file (or folder) next to `target`, named `.NAME.PID.XXXX.tmp<suffix>`, after
-    removing the ones that earlier writers of the same target left when they were killed (their PID is gone)."""
+    removing the ones that earlier writers of the same target left when they were killed (their PID is gone;
+    the folder is looked at once per process)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix, suffix = f".{target.name}.", ".tmp" + target.suffix
-    for stale in target.parent.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
-        pid = stale.name[len(prefix) :].split(".", 1)[0]
+    candidates = _temp_candidates(target.parent)
+    for name in [n for n in candidates if n.startswith(prefix) and n.endswith(suffix)]:
+        candidates.discard(name)
+        pid = name[len(prefix) :].split(".", 1)[0]
+        stale = target.parent / name
         if pid.isdigit() and not _pid_alive(int(pid)):
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
