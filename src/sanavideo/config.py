@@ -95,13 +95,6 @@ class ModelConfig:
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps({"sanavideo_config": self.to_dict()}, indent=2) + "\n")
 
-    @classmethod
-    def load(cls, path: str | Path) -> ModelConfig:
-        data = json.loads(Path(path).read_text())
-        if "sanavideo_config" not in data:
-            raise ValueError(f"{path} is not a sanavideo config (no 'sanavideo_config' key)")
-        return cls.from_dict(data["sanavideo_config"])
-
 
 PRESETS: dict[str, ModelConfig] = {
     # SanaMSVideo_2000M_P2_D20 with the Wan2.1 VAE (docs/reference.md §1.1)

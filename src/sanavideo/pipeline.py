@@ -44,7 +44,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,6 @@ class SanaVideoPipelineOutput:
     [0, 1]; "pt" (B, T, 3, H, W) in [0, 1]; "latent" normalised latents (B, C, F, H, W)."""
 
     frames: Any
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import math
 import re
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -37,7 +37,6 @@ class ClipRecord:
     path: str | None = None  # a plain file
     zip_path: str | None = None  # or a member of a zip
     member: str | None = None
-    meta: dict = field(default_factory=dict)
 
     def open(self) -> str | io.BytesIO:
         if self.path is not None:
@@ -85,7 +84,7 @@ def scan_folder(directory: Path) -> tuple[list[ClipRecord], int]:
             continue
         score = meta.get("motion_score")
         records.append(ClipRecord(str(mp4), {"prompt": prompt}, None if score is None else float(score),
-                                  path=str(mp4), meta=meta))
+                                  path=str(mp4)))
     return records, skipped
 
 
@@ -139,7 +138,7 @@ def scan_zips(directory: Path) -> tuple[list[ClipRecord], int]:
                     captions["_Qwen2_5-VL"] = qwen[key]["prompt"]
                 score = _mean_score(unimatch[key]) if key in unimatch else meta.get("motion_score")
                 records.append(ClipRecord(f"{zpath}:{member}", captions, score, zip_path=str(zpath),
-                                          member=member, meta=meta))
+                                          member=member))
     return records, skipped
 
 
