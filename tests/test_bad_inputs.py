@@ -76,7 +76,35 @@ def test_outputs_that_cannot_be_written(model, tmp_path, capsys, monkeypatch):
     assert (tmp_path / "afile").read_text() == "keep me" and list((tmp_path / "folder.mp4").iterdir()) == []
 
 
-def test_model_config_with_wrong_types_names_the_file(model, tmp_path, capsys):
+WRONG_TYPES = [
+    ("sanavideo.json", {"options": {"guidance_scale": "3"}},
+     "sanavideo.json: PipelineOptions.guidance_scale must be float, got '3' (str)"),
+    ("sanavideo.json", {"options": {"stream_fresh_noise": "yes"}},
+     "sanavideo.json: PipelineOptions.stream_fresh_noise must be bool, got 'yes' (str)"),
+    ("sanavideo.json", {"options": {"frames": 33.5}}, "sanavideo.json: PipelineOptions.frames must be int, got 33.5"),
+    ("sanavideo.json", {"sampler": {"name": "dpm", "flow_shift": "3"}},
+     "sanavideo.json: SamplerConfig.flow_shift must be float, got '3' (str)"),
+    ("sanavideo.json", {"sampler": {"nme": "dpm"}}, "sanavideo.json: SamplerConfig.__init__() got an unexpected"),
+    ("transformer/config.json", {"num_layers": "2"},
+     "transformer/config.json: ModelConfig.num_layers must be int, got '2' (str)"),
+    ("transformer/config.json", {"patch_size": [1, 2]},
+     "transformer/config.json: ModelConfig.patch_size must be tuple[int, int, int], got (1, 2)"),
+]
+
+
+@pytest.mark.parametrize("name, change, message", WRONG_TYPES, ids=[f"{n} {c}" for n, c, _ in WRONG_TYPES])
+def test_model_files_with_wrong_types_name_the_file_and_field(model, tmp_path, capsys, name, change, message):
+    broken = tmp_path / "broken"
+    shutil.copytree(model, broken)
+    path = broken / name
+    data = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**data, **change}))
+    assert main(["generate", "a red circle", "-o", str(tmp_path / "c.mp4"), "--model", str(broken), *FAST]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "c.mp4").exists()
+
+
+def test_model_config_that_is_not_json_names_the_file(model, tmp_path, capsys):
     broken = tmp_path / "broken"
     shutil.copytree(model, broken)
     (broken / "sanavideo.json").write_text("{not json")

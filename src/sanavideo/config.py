@@ -9,8 +9,63 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+
+def _matches(value: Any, kind: Any) -> tuple[bool, Any]:
+    """(value fits the annotation `kind`, the value as stored: lists become tuples, ints become floats)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is Any:
+        return True, value
+    if origin is typing.Literal:
+        return value in args, value
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            ok, converted = _matches(value, option)
+            if ok:
+                return True, converted
+        return False, value
+    if kind is type(None):
+        return value is None, value
+    if kind is bool:
+        return isinstance(value, bool), value
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    if kind is str:
+        return isinstance(value, str), value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        if len(items) != len(value):
+            return False, value
+        checked = [_matches(v, k) for v, k in zip(value, items)]
+        return all(ok for ok, _ in checked), tuple(c for _, c in checked)
+    return True, value  # other annotations (dicts, paths) are not checked here
+
+
+def check_field_types(obj: Any) -> None:
+    """Check every field of a frozen dataclass against its annotation, storing lists as tuples and ints in float
+    fields as floats; a wrong type (e.g. a string from a hand-edited JSON file) raises ValueError naming the
+    field, the value and the expected type."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        ok, converted = _matches(value, hints[f.name])
+        if not ok:
+            kind = hints[f.name]
+            expected = kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "")
+            raise ValueError(
+                f"{type(obj).__name__}.{f.name} must be {expected}, got {value!r} ({type(value).__name__})"
+            )
+        object.__setattr__(obj, f.name, converted)
 
 
 @dataclass(frozen=True)
@@ -47,6 +102,7 @@ class ModelConfig:
     vae_stride: tuple[int, int, int] = field(default=(4, 8, 8))  # for input checks in pipelines
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         for name in ("in_channels", "out_channels", "num_layers", "num_heads", "head_dim"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
@@ -59,8 +115,6 @@ class ModelConfig:
             )
         if self.t_kernel_size != 3:
             raise ValueError(f"only a temporal kernel of 3 is supported (as released), got {self.t_kernel_size}")
-        object.__setattr__(self, "patch_size", tuple(int(p) for p in self.patch_size))
-        object.__setattr__(self, "vae_stride", tuple(int(s) for s in self.vae_stride))
 
     @property
     def hidden_size(self) -> int:
@@ -86,10 +140,6 @@ class ModelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown ModelConfig fields {unknown}; expected a subset of {sorted(known)}")
-        data = dict(data)
-        for key in ("patch_size", "vae_stride"):
-            if key in data:
-                data[key] = tuple(data[key])
         return cls(**data)
 
     def save(self, path: str | Path) -> None:

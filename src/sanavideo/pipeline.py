@@ -62,7 +62,7 @@ from sanavideo.adapters.text import (
     resolve_chi,
 )
 from sanavideo.adapters.vae import VideoVAE, WanVAE, load_vae, wrap_vae
-from sanavideo.config import ModelConfig, get_preset
+from sanavideo.config import ModelConfig, check_field_types, get_preset
 from sanavideo.fsutil import read_json, read_yaml
 from sanavideo.sampling import SamplerConfig, TextCondition, denoise, draw_noise
 from sanavideo.sampling.streaming import (
@@ -115,14 +115,15 @@ class PipelineOptions:
     stream_window: int | None = None  # attend to the last N chunks only
     stream_fresh_noise: bool = True  # re-noise with fresh noise (upstream) or the model's noise estimate
 
+    def __post_init__(self) -> None:
+        check_field_types(self)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: PipelineOptions | None = None) -> PipelineOptions:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown pipeline options {unknown}; expected a subset of {sorted(known)}")
-        if isinstance(data.get("chi"), list):
-            data = {**data, "chi": tuple(data["chi"])}
         return dataclasses.replace(base or cls(), **data)
 
     @property
@@ -311,16 +312,13 @@ class SanaVideoPipeline:
         root = _resolve_model_path(path)
         spec: dict[str, Any] = {}
         spec_dir = root if root.is_dir() else root.parent
+        spec_file = None
         if root.is_file() and root.suffix in (".json", ".yaml", ".yml"):
-            spec = _read_spec(root)
-            layout = "upstream"
+            spec_file, layout = root, "upstream"
         elif root.is_dir() and (root / "model_index.json").is_file():
-            layout = "diffusers"
-            spec_file = _find_spec(root)
-            spec = _read_spec(spec_file) if spec_file else {}
+            spec_file, layout = _find_spec(root), "diffusers"
         elif root.is_dir() and _find_spec(root):
-            spec = _read_spec(_find_spec(root))
-            layout = "upstream"
+            spec_file, layout = _find_spec(root), "upstream"
         elif vae is not None:
             layout = "checkpoint"  # a bare transformer path; the VAE (and text encoder) were passed in
         else:
@@ -330,9 +328,16 @@ class SanaVideoPipeline:
                 "vae= and text_encoder=)"
             )
 
+        if spec_file is not None:
+            spec = _read_spec(spec_file)
         base_options = UPSTREAM_OPTIONS if layout == "upstream" else PipelineOptions()
-        if options is None:
-            options = PipelineOptions.from_dict(spec.get("options", {}), base=base_options)
+        try:  # a hand-edited spec: name the file
+            if options is None:
+                options = PipelineOptions.from_dict(spec.get("options", {}), base=base_options)
+            if sampler is None and "sampler" in spec:
+                sampler = SamplerConfig(**spec["sampler"])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{spec_file}: {err}") from None
 
         def spec_path(key: str) -> Path:
             if not spec.get(key):
@@ -387,9 +392,7 @@ class SanaVideoPipeline:
 
         # sampler
         if sampler is None:
-            if "sampler" in spec:
-                sampler = SamplerConfig(**spec["sampler"])
-            elif layout == "diffusers":
+            if layout == "diffusers":
                 scheduler_file = _component_dir(root, "scheduler") / "scheduler_config.json"
                 if not scheduler_file.is_file():
                     raise FileNotFoundError(f"{scheduler_file} is missing; pass sampler= explicitly")

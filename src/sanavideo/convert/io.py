@@ -221,12 +221,19 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelCon
     config_file = path / "config.json"
     if config_file.exists():
         data = read_json(config_file)
-        if "sanavideo_config" in data:
-            state = _with_null_caption(load_safetensors(path / SANAVIDEO_WEIGHTS), path)
-            return state, ModelConfig.from_dict(data["sanavideo_config"]), "sanavideo"
-        if data.get("_class_name") == DIFFUSERS_CLASS:
-            state = _with_null_caption(diffusers_to_original(_read_diffusers_folder(path)), path)
-            return state, config_from_diffusers(data), "diffusers"
+        try:
+            if "sanavideo_config" in data:
+                config, layout = ModelConfig.from_dict(data["sanavideo_config"]), "sanavideo"
+            elif data.get("_class_name") == DIFFUSERS_CLASS:
+                config, layout = config_from_diffusers(data), "diffusers"
+            else:
+                config = layout = None
+        except ValueError as err:
+            raise ValueError(f"{config_file}: {err}") from None
+        if layout == "sanavideo":
+            return _with_null_caption(load_safetensors(path / SANAVIDEO_WEIGHTS), path), config, layout
+        if layout == "diffusers":
+            return _with_null_caption(diffusers_to_original(_read_diffusers_folder(path)), path), config, layout
         raise ValueError(
             f"{config_file} describes {data.get('_class_name', 'an unknown model')!r}, not a SANA-Video transformer"
         )

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
+from sanavideo.config import check_field_types
 from sanavideo.sampling.schedules import FlowSchedule, dpm_flow_schedule, euler_flow_schedule
 from sanavideo.sampling.solvers import FlowDPMSolver2M, FlowEulerSolver
 
@@ -35,6 +36,7 @@ class SamplerConfig:
     flow_shift: float = 8.0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.name not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.name!r}; expected one of {SAMPLERS}")
         if self.flow_shift <= 0:
