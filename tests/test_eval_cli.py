@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import types
 
 import numpy as np
 from test_pipeline_fixtures import tiny_folders_fixture  # noqa: F401  (fixture)
 
 from sanavideo.cli import main
 from sanavideo.data.shapes import HELD_OUT, parse_prompt, render
-from sanavideo.eval.run import EvalRequest, eval_prompts, evaluate_model, format_table
+from sanavideo.eval.run import EvalRequest, eval_prompts, eval_specs, evaluate_model, format_table
 
 
 def test_eval_prompts_are_deterministic_and_hold_out_the_held_out_triples():
@@ -42,6 +43,27 @@ def test_ground_truth_passes_every_check():
     for split in ("seen", "held_out"):
         assert result["splits"][split]["rates"]["all"] == 1.0, result["splits"][split]["clips"]
     assert "| all | 1.00 | 1.00 |" in format_table(result)
+
+
+class GroundTruthFromImage:
+    """A stand-in pipeline for image-to-video: it is handed each clip's rendered first frame and renders the rest."""
+
+    options = type("Options", (), {"height": 64})()
+
+    def __init__(self, request):
+        self.specs = {p: s for pairs in eval_specs(request.n, request.seed).values() for p, s in pairs}
+
+    def __call__(self, prompt, frames, generator, output_type, progress, image):
+        clip = render(self.specs[prompt], frames, 64)
+        assert np.array_equal(image, clip[0])  # the condition is the clip's own first frame
+        return types.SimpleNamespace(frames=clip[None].astype(np.float32) / 255)
+
+
+def test_image_to_video_mode_conditions_on_each_clips_first_frame():
+    request = EvalRequest(n=4, frames=33, mode="i2v")
+    result = evaluate_model(GroundTruthFromImage(request), request, log=lambda _: None)
+    for split in ("seen", "held_out"):
+        assert result["splits"][split]["rates"]["all"] == 1.0, result["splits"][split]["clips"]
 
 
 def test_eval_cli_on_a_tiny_model(tiny_folders, tmp_path):

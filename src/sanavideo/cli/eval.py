@@ -21,8 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=None, help="prompts per split / held-out clips (default 12 / 32)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frames", type=int, default=33, help="frames per clip (4k+1)")
-    p.add_argument("--mode", choices=["t2v", "stream"], default="t2v",
-                   help="shapes: generate with the pipeline's sampler or chunk by chunk through the streaming cache")
+    p.add_argument("--mode", choices=["t2v", "i2v", "stream"], default="t2v",
+                   help="shapes: generate with the pipeline's sampler (i2v: from each clip's rendered first frame) "
+                        "or chunk by chunk through the streaming cache")
     p.add_argument("--long-frames", type=int, default=None,
                    help="also one clip of this many frames, streamed (default: 0 for shapes, 961 for vae)")
     p.add_argument("--sheet", default=None, help="also write a PNG contact sheet (vae: ground truth over reconstruction)")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sanavideo.data.shapes import HELD_OUT, ClipSpec, caption, sample_spec
+from sanavideo.data.shapes import HELD_OUT, ClipSpec, caption, render, sample_spec
 from sanavideo.eval.shapes import CHECKS, evaluate_clip, pass_rates
 
 
@@ -20,25 +20,45 @@ class EvalRequest:
     seed: int = 0
     frames: int = 33
     long_frames: int = 0  # > 0: also stream one clip of this many frames per split for the long-clip checks
-    mode: str = "t2v"  # "t2v" (the pipeline's sampler) or "stream" (chunk by chunk through the cache)
+    # "t2v" (the pipeline's sampler), "i2v" (the same, from the clip's rendered first frame) or "stream" (chunk
+    # by chunk through the cache)
+    mode: str = "t2v"
 
 
-def eval_prompts(n: int, seed: int) -> dict[str, list[str]]:
-    """`n` seen and `n` held-out prompts, deterministic in `seed`. Held-out prompts cycle through HELD_OUT."""
+MODES = ("t2v", "i2v", "stream")
+
+
+def eval_specs(n: int, seed: int) -> dict[str, list[tuple[str, ClipSpec]]]:
+    """`n` seen and `n` held-out (prompt, clip) pairs, deterministic in `seed`; the prompt is the clip's caption.
+    Held-out clips cycle through HELD_OUT."""
     rng = np.random.default_rng(seed)
-    seen = [caption(sample_spec(rng), rng, motion_score=False) for _ in range(n)]
+    seen = []
+    for _ in range(n):
+        spec = sample_spec(rng)
+        seen.append((caption(spec, rng, motion_score=False), spec))
     held = []
     for i in range(n):
-        colour, shape, motion = HELD_OUT[i % len(HELD_OUT)]
-        held.append(caption(ClipSpec(colour, shape, motion), rng, motion_score=False))
+        spec = ClipSpec(*HELD_OUT[i % len(HELD_OUT)])
+        held.append((caption(spec, rng, motion_score=False), spec))
     return {"seen": seen, "held_out": held}
 
 
-def generate(pipe, prompt: str, frames: int, mode: str, seed: int) -> np.ndarray:
+def eval_prompts(n: int, seed: int) -> dict[str, list[str]]:
+    """The prompts of `eval_specs`."""
+    return {split: [prompt for prompt, _ in pairs] for split, pairs in eval_specs(n, seed).items()}
+
+
+def generate(pipe, prompt: str, frames: int, mode: str, seed: int, spec: ClipSpec | None = None) -> np.ndarray:
+    """uint8 (frames, H, W, 3); i2v starts from `spec`'s rendered first frame at the model's default size."""
+    if mode not in MODES:
+        raise ValueError(f"unknown evaluation mode {mode!r}; expected one of {MODES}")
     generator = torch.Generator().manual_seed(seed)
     if mode == "stream":
         return np.concatenate(list(pipe.stream(prompt, frames=frames, generator=generator)))
-    out = pipe(prompt, frames=frames, generator=generator, output_type="np", progress=False)
+    extra = {}
+    if mode == "i2v":
+        extra["image"] = render(spec, 1, pipe.options.height)[0]  # (H, W, 3)
+    out = pipe(prompt, frames=frames, generator=generator, output_type="np", progress=False, **extra)
     return (out.frames[0] * 255).round().astype(np.uint8)
 
 
@@ -46,10 +66,11 @@ def evaluate_model(pipe, request: EvalRequest, log=print, sheet_rows: list | Non
     """Run the evaluation; returns {"request", "splits": {split: {"rates", "clips"}}}. With `sheet_rows`, a
     row of 5 evenly spaced frames of every generated clip is appended to it (for `contact_sheet`)."""
     result: dict = {"request": asdict(request), "splits": {}}
-    for split, prompts in eval_prompts(request.n, request.seed).items():
+    for split, pairs in eval_specs(request.n, request.seed).items():
+        prompts = [prompt for prompt, _ in pairs]
         clips, reports = [], []
-        for i, prompt in enumerate(prompts):
-            frames = generate(pipe, prompt, request.frames, request.mode, request.seed + i)
+        for i, (prompt, spec) in enumerate(pairs):
+            frames = generate(pipe, prompt, request.frames, request.mode, request.seed + i, spec)
             if sheet_rows is not None:
                 picks = np.linspace(0, len(frames) - 1, 5).round().astype(int)
                 sheet_rows.append((f"[{split}] {prompt}", frames[picks]))
@@ -116,4 +137,4 @@ def _jsonable(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-__all__ = ["EvalRequest", "contact_sheet", "evaluate_model", "format_table", "write_json"]
+__all__ = ["MODES", "EvalRequest", "contact_sheet", "eval_specs", "evaluate_model", "format_table", "write_json"]
