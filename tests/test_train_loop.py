@@ -12,9 +12,9 @@ import torch
 from sanavideo.config import PRESETS
 from sanavideo.data.synthetic import SyntheticSpec, synthetic_set
 from sanavideo.model import SanaVideoTransformer
+from sanavideo.sampling.schedules import shift_sigmas as shift_sigma
 from sanavideo.train import TrainArgs, train
 from sanavideo.train import checkpoint as ckpt
-from sanavideo.train.objective import shift_sigma
 
 SYN = {"num_samples": 16, "num_classes": 4}
 

@@ -8,6 +8,7 @@ import torch
 
 from sanavideo.config import PRESETS
 from sanavideo.model import SanaVideoTransformer
+from sanavideo.sampling.schedules import shift_sigmas as shift_sigma
 from sanavideo.train.args import ObjectiveArgs
 from sanavideo.train.objective import (
     StepNoise,
@@ -16,7 +17,6 @@ from sanavideo.train.objective import (
     frame_losses,
     logit_normal_sigma,
     masked_loss,
-    shift_sigma,
 )
 
 

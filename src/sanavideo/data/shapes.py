@@ -336,11 +336,6 @@ _BACKGROUND_PHRASES = (
 )
 
 
-def motion_score_suffix(score: int) -> str:
-    """The SANA-style suffix appended to a prompt (`prompt.strip() + suffix`)."""
-    return f" motion score: {int(score)}."
-
-
 def caption(spec: ClipSpec, rng: np.random.Generator, motion_score: bool | None = None) -> str:
     """A templated caption for `spec`. `motion_score`: True / False to force the suffix, None for 50/50."""
     size_word = "" if spec.size == "medium" else spec.size + " "
@@ -365,7 +360,9 @@ def caption(spec: ClipSpec, rng: np.random.Generator, motion_score: bool | None 
     if motion_score is None:
         motion_score = bool(rng.random() < 0.5)
     if motion_score:
-        text = text + motion_score_suffix(spec.motion_score)
+        from sanavideo.adapters.text import add_motion_score  # the pipeline's suffix rule (imports torch)
+
+        text = add_motion_score(text, spec.motion_score)
     return text
 
 

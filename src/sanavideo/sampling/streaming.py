@@ -25,6 +25,7 @@ import torch
 
 from sanavideo.model import SanaVideoTransformer, chunk_layout
 from sanavideo.sampling.loop import TextCondition, draw_noise, guided_velocity
+from sanavideo.sampling.schedules import shift_sigmas
 
 
 def shifted_timesteps(steps: int, shift: float) -> tuple[float, ...]:
@@ -32,11 +33,7 @@ def shifted_timesteps(steps: int, shift: float) -> tuple[float, ...]:
     steps=4, shift=8 gives [1000, 960, 888.9, 727.3], upstream's [1000, 960, 889, 727]."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    out = []
-    for i in range(steps):
-        s = 1.0 - i / steps
-        out.append(1000.0 * shift * s / (1 + (shift - 1) * s))
-    return tuple(out)
+    return tuple(1000.0 * float(shift_sigmas(1.0 - i / steps, shift)) for i in range(steps))
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from sanavideo.sampling.schedules import shift_sigmas
 from sanavideo.train.args import ObjectiveArgs
-
-
-def shift_sigma(sigma: torch.Tensor, shift: float) -> torch.Tensor:
-    """sigma' = s * sigma / (1 + (s - 1) * sigma)."""
-    return shift * sigma / (1 + (shift - 1) * sigma)
 
 
 def logit_normal_index(normal: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor:
@@ -36,7 +32,7 @@ def logit_normal_index(normal: torch.Tensor, args: ObjectiveArgs) -> torch.Tenso
 def index_sigma(idx: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor:
     """Integer timestep indices -> shifted sigmas: linspace(0, 0.999, T)[idx], then the flow shift."""
     base = idx.to(torch.float32) * (0.999 / (args.num_train_timesteps - 1))
-    return shift_sigma(base, args.flow_shift)
+    return shift_sigmas(base, args.flow_shift)
 
 
 def logit_normal_sigma(normal: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor:
