@@ -1,4 +1,4 @@
-"""Atomic file writes: write to a temporary sibling, then rename over the target in one step."""
+"""Atomic writes: write to a temporary sibling (a file or a folder), then rename it onto the target."""
 
 from __future__ import annotations
 
@@ -105,6 +105,42 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         publish(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def publish_folder(tmp: str | Path, target: str | Path) -> None:
+    """Put a finished temporary folder in `target`'s place: its folders get the umask's mode (mkdtemp makes
+    0700) and its files too (safetensors writes 0600); an existing `target` is first renamed to a hidden
+    temporary name, then deleted. A writer killed between the two renames leaves no `target`, and the old folder
+    under that hidden name, which the next writer of `target` removes."""
+    tmp, target = Path(tmp), Path(target)
+    file_mode, dir_mode = new_file_mode(), 0o777 & ~_umask()
+    for folder, _, files in os.walk(tmp):
+        os.chmod(folder, dir_mode)
+        for name in files:
+            os.chmod(os.path.join(folder, name), file_mode)
+    if target.exists():
+        old = temp_sibling(target, directory=True)  # empty: renaming a folder onto it replaces it
+        os.rename(target, old)
+        os.rename(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, target)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder next to `target`; on success it takes `target`'s place (`publish_folder`), on
+    error it is deleted."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"cannot write the folder {target}: a file of that name exists")
+    tmp = temp_sibling(target, directory=True)
+    try:
+        yield tmp
+        publish_folder(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -23,7 +23,14 @@ from sanavideo.convert.keymaps import (
     is_diffusers_layout,
     original_to_diffusers,
 )
-from sanavideo.fsutil import atomic_path, load_plain_torch, load_safetensors, read_json, read_yaml
+from sanavideo.fsutil import (
+    atomic_folder,
+    atomic_path,
+    load_plain_torch,
+    load_safetensors,
+    read_json,
+    read_yaml,
+)
 
 SANAVIDEO_WEIGHTS = "model.safetensors"
 DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -284,12 +291,10 @@ def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def save_transformer(model, directory: str | Path) -> None:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    with atomic_path(directory / SANAVIDEO_WEIGHTS) as tmp:
-        save_file(_contiguous(model.state_dict()), str(tmp))
-    with atomic_path(directory / "config.json") as tmp:
-        model.config.save(tmp)
+    """Write (or replace) a sanavideo folder: weights and config.json, published together."""
+    with atomic_folder(directory) as tmp:
+        save_file(_contiguous(model.state_dict()), str(tmp / SANAVIDEO_WEIGHTS))
+        model.config.save(tmp / "config.json")
 
 
 def save_null_caption(null_caption: torch.Tensor, directory: str | Path) -> None:
@@ -300,16 +305,14 @@ def save_null_caption(null_caption: torch.Tensor, directory: str | Path) -> None
 def save_diffusers(state: dict[str, torch.Tensor], config: ModelConfig, directory: str | Path) -> None:
     """Write a diffusers `SanaVideoTransformer3DModel` folder from an upstream-layout state dict. Training-only
     upstream keys are dropped, except the learned null caption, which goes beside the weights as
-    `null_caption.safetensors` (diffusers has no slot for it; `read_checkpoint` brings it back)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    if NULL_CAPTION_KEY in state:
-        save_null_caption(state[NULL_CAPTION_KEY], directory)
-    state = {k: v for k, v in state.items() if k not in ORIGINAL_IGNORED}
-    with atomic_path(directory / DIFFUSERS_WEIGHTS) as tmp:
-        save_file(_contiguous(original_to_diffusers(state)), str(tmp))
-    with atomic_path(directory / "config.json") as tmp:
-        tmp.write_text(json.dumps(config_to_diffusers(config), indent=2) + "\n")
+    `null_caption.safetensors` (diffusers has no slot for it; `read_checkpoint` brings it back). The folder is
+    written (or replaced) as a whole."""
+    with atomic_folder(directory) as tmp:
+        if NULL_CAPTION_KEY in state:
+            save_null_caption(state[NULL_CAPTION_KEY], tmp)
+        state = {k: v for k, v in state.items() if k not in ORIGINAL_IGNORED}
+        save_file(_contiguous(original_to_diffusers(state)), str(tmp / DIFFUSERS_WEIGHTS))
+        (tmp / "config.json").write_text(json.dumps(config_to_diffusers(config), indent=2) + "\n")
 
 
 def save_original(state: dict[str, torch.Tensor], path: str | Path) -> None:

@@ -132,16 +132,21 @@ def train_embedded_transformer(recipe: EmbeddedRecipe, cache: Path, text_dir: Pa
 
 
 def assemble(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, target: Path) -> Path:
-    """Write the diffusers-layout pipeline folder the package ships."""
+    """Write (or replace, as a whole) the diffusers-layout pipeline folder the package ships."""
+    from sanavideo.fsutil import atomic_folder
+
+    with atomic_folder(target) as tmp:
+        _write_pipeline_folder(recipe, final, vae_dir, tmp)
+    return target
+
+
+def _write_pipeline_folder(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, target: Path) -> None:
     from diffusers import DPMSolverMultistepScheduler
 
     from sanavideo.convert.io import save_diffusers
     from sanavideo.fsutil import atomic_write_json
     from sanavideo.model import SanaVideoTransformer
 
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
     model = SanaVideoTransformer.from_pretrained(final / "transformer")
     state = {k: v.half() for k, v in model.state_dict().items()}
     save_diffusers(state, model.config, target / "transformer")
@@ -172,7 +177,6 @@ def assemble(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, target: Path) -
         "stream_chunk_frames": chunk, "stream_steps": 8, "stream_window": 2, "stream_fresh_noise": False,
     }
     atomic_write_json({"options": options}, target / "sanavideo.json", indent=2)
-    return target
 
 
 def run(recipe: EmbeddedRecipe, log=print) -> Path:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from sanavideo.data.latents import BucketBatchSampler, LatentSet
-from sanavideo.fsutil import load_plain_torch
+from sanavideo.fsutil import atomic_folder, load_plain_torch
 from sanavideo.train import checkpoint as ckpt
 from sanavideo.train import distributed as D
 from sanavideo.train.args import TrainArgs, save_args
@@ -428,10 +428,15 @@ def _export(args: TrainArgs, info: D.DistInfo, modules: Modules, ema: EMA | None
     if not info.is_main:
         D.barrier(info)
         return str(final)
-    tmp = final.with_name(".final.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    with atomic_folder(final) as tmp:
+        _write_export(args, modules, full, null_caption, lora_cfg, tmp)
+    log.info("exported %s", final)
+    D.barrier(info)
+    return str(final)
+
+
+def _write_export(args: TrainArgs, modules: Modules, full: dict, null_caption: torch.Tensor, lora_cfg,
+                  tmp: Path) -> None:
     prefix_t, prefix_te = "transformer.", "text_encoder."
     ema_t = {k[len(prefix_t):]: v for k, v in full["ema"].items() if k.startswith(prefix_t)}
     ema_te = {k[len(prefix_te):]: v for k, v in full["ema"].items() if k.startswith(prefix_te)}
@@ -464,10 +469,4 @@ def _export(args: TrainArgs, info: D.DistInfo, modules: Modules, ema: EMA | None
         for item in sorted(src.iterdir()):
             if not (tmp / item.name).exists() and item.name not in ("transformer",):
                 (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    log.info("exported %s", final)
-    D.barrier(info)
-    return str(final)
 

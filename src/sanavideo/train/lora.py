@@ -8,13 +8,12 @@ Adapter folder (peft's format, so other tools can read it):
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from sanavideo.fsutil import load_safetensors, new_file_mode
+from sanavideo.fsutil import atomic_folder, load_safetensors
 from sanavideo.train.args import DEFAULT_LORA_TARGETS
 
 ADAPTER_NAME = "default"
@@ -59,23 +58,15 @@ def lora_state_dict(model: nn.Module, state: dict[str, torch.Tensor] | None = No
 
 
 def save_lora(directory: str | Path, config, weights: dict[str, torch.Tensor]) -> Path:
-    """Write an adapter folder atomically (temp folder, then rename)."""
+    """Write (or replace) an adapter folder atomically."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-    tmp.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp / WEIGHTS_FILE))
-    cfg = config.to_dict()
-    cfg = {k: (sorted(v) if isinstance(v, set) else v) for k, v in cfg.items()}
-    (tmp / CONFIG_FILE).write_text(json.dumps(cfg, indent=1, default=str))
-    os.chmod(tmp / WEIGHTS_FILE, new_file_mode())  # safetensors writes 0600
-    if directory.exists():
-        import shutil
-
-        shutil.rmtree(directory)
-    os.rename(tmp, directory)
+    with atomic_folder(directory) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp / WEIGHTS_FILE))
+        cfg = config.to_dict()
+        cfg = {k: (sorted(v) if isinstance(v, set) else v) for k, v in cfg.items()}
+        (tmp / CONFIG_FILE).write_text(json.dumps(cfg, indent=1, default=str))
     return directory
 
 
