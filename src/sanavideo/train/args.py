@@ -171,6 +171,7 @@ def validate(a: TrainArgs) -> None:
     need(p.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {p.warmup_steps}")
     need(math.isfinite(p.grad_clip) and p.grad_clip >= 0, f"optim.grad_clip must be >= 0 (0: off), got {p.grad_clip}")
     need(0.0 <= p.ema_decay < 1.0, f"optim.ema_decay must be in [0, 1), got {p.ema_decay}")
+    need(p.ema_start >= 0, f"optim.ema_start must be >= 0, got {p.ema_start}")
     need(a.lora.rank >= 0, f"lora.rank must be >= 0, got {a.lora.rank}")
     need(
         not (a.lora.rank and a.text_encoder.trainable),
