@@ -246,6 +246,36 @@ def test_cli_catalogue(argv, message, tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written, nothing removed
 
 
+CONVERT_BROKEN = [
+    ("missing", "missing keys ['blocks.0.attn.proj.weight']"),
+    ("unexpected", "unexpected keys ['extra.weight']"),
+    ("mis-shaped", "mis-shaped keys [final_layer.linear.weight: checkpoint (3, 3) vs model (16, 32)]"),
+]
+
+
+@pytest.mark.parametrize("fault, message", CONVERT_BROKEN, ids=[f for f, _ in CONVERT_BROKEN])
+def test_convert_refuses_a_checkpoint_that_does_not_match_the_architecture(tmp_path, capsys, fault, message):
+    from safetensors.torch import save_file
+
+    from sanavideo.config import get_preset
+    from sanavideo.model import SanaVideoTransformer
+
+    state = {k: v.contiguous() for k, v in SanaVideoTransformer(get_preset("tiny")).state_dict().items()}
+    if fault == "missing":
+        del state["blocks.0.attn.proj.weight"]
+    elif fault == "unexpected":
+        state["extra.weight"] = torch.zeros(2)
+    else:
+        state["final_layer.linear.weight"] = torch.zeros(3, 3)
+    save_file(state, str(tmp_path / "broken.safetensors"))
+    for to, out in (("diffusers", tmp_path / "out"), ("original", tmp_path / "out.pth")):
+        argv = ["convert", str(tmp_path / "broken.safetensors"), str(out), "--to", to, "--config", "tiny"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "broken.safetensors: state dict does not match the model" in err and message in err
+        assert not out.exists()
+
+
 def test_resume_from_another_models_checkpoint(tmp_path, capsys):
     import yaml
 

@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from sanavideo.convert.io import (
         ORIGINAL_IGNORED,
         config_for,
@@ -30,14 +32,22 @@ def run(args: argparse.Namespace) -> int:
         read_checkpoint,
         save_diffusers,
         save_original,
+        strict_state_check,
     )
+    from sanavideo.model import SanaVideoTransformer
 
     state, config, origin = read_checkpoint(args.src)
+    model_state = {k: v for k, v in state.items() if k not in ORIGINAL_IGNORED}
+    if args.config is not None:
+        config = config_for(args.config, model_state)
+    config = config or infer_config_from_original(model_state)
+    with torch.device("meta"):  # shapes only: every tensor must be there, and no other, before anything is written
+        try:
+            strict_state_check(SanaVideoTransformer(config), model_state)
+        except ValueError as err:
+            raise ValueError(f"{args.src}: {err}") from None
     if args.to == "diffusers":
-        model_state = {k: v for k, v in state.items() if k not in ORIGINAL_IGNORED}
-        if args.config is not None:
-            config = config_for(args.config, model_state)
-        save_diffusers(state, config or infer_config_from_original(model_state), args.dst)
+        save_diffusers(state, config, args.dst)
     else:
         save_original(state, args.dst)
     print(f"converted {origin} checkpoint {args.src} -> {args.to} {args.dst} ({len(state)} tensors)")
