@@ -40,7 +40,9 @@ def run_pipeline(model: str | None, frames: int) -> dict:
     pipe = SanaVideoPipeline.from_pretrained(model)
     times, start, done = [], time.perf_counter(), 0
     last = start
-    for chunk in pipe.stream("a red circle bounces around", frames=frames, generator=torch.Generator().manual_seed(0)):
+    for chunk in pipe.stream(
+        "a red circle bounces around", frames=frames, generator=torch.Generator().manual_seed(0)
+    ):
         now = time.perf_counter()
         times.append(now - last)
         last = now
@@ -89,6 +91,7 @@ def run_transformer(model: str | None, frames: int, variant: str) -> dict:
                 k, v = block.attn.store["pending"]
                 block.attn.store["k"].append(k)
                 block.attn.store["v"].append(v)
+
     cond, _ = pipe.encode_prompt(["a red circle bounces around"])
     size = pipe.check_size(frames=frames)
     settings = StreamSettings(chunk_frames=opts.stream_chunk_frames, window=None, fresh_noise=False)
@@ -96,8 +99,13 @@ def run_transformer(model: str | None, frames: int, variant: str) -> dict:
     start = last = time.perf_counter()
     with torch.no_grad():
         if variant == "state":
-            for _ in stream_latents(model_, (1, *size.latent_shape), PromptSchedule([(0, cond)]), settings,
-                                    torch.Generator().manual_seed(0)):
+            for _ in stream_latents(
+                model_,
+                (1, *size.latent_shape),
+                PromptSchedule([(0, cond)]),
+                settings,
+                torch.Generator().manual_seed(0),
+            ):
                 now = time.perf_counter()
                 times.append(now - last)
                 last = now
@@ -116,14 +124,22 @@ def run_transformer(model: str | None, frames: int, variant: str) -> dict:
                 now = time.perf_counter()
                 times.append(now - last)
                 last = now
-    return {"frames": frames, "seconds": time.perf_counter() - start, "chunk_times": times, "peak_mb": peak_mb()}
+    return {
+        "frames": frames,
+        "seconds": time.perf_counter() - start,
+        "chunk_times": times,
+        "peak_mb": peak_mb(),
+    }
 
 
 def summarise(r: dict) -> dict:
     t = r["chunk_times"]
     k = min(10, max(1, len(t) // 2))
-    return {"first10_ms": 1000 * statistics.median(t[1 : k + 1] if len(t) > k else t),
-            "last10_ms": 1000 * statistics.median(t[-k:]), "chunks": len(t)}
+    return {
+        "first10_ms": 1000 * statistics.median(t[1 : k + 1] if len(t) > k else t),
+        "last10_ms": 1000 * statistics.median(t[-k:]),
+        "chunks": len(t),
+    }
 
 
 def main() -> None:
@@ -158,8 +174,14 @@ def main() -> None:
             env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
             mem = json.loads(subprocess.check_output(cmd, text=True, env=env).strip().splitlines()[-1])
             out["peak_mb"] = mem["peak_mb"]
-            row = {"variant": kind, "seconds": seconds, "frames": frames, "peak_mb": out["peak_mb"],
-                   "total_s": out["seconds"], **summarise(out)}
+            row = {
+                "variant": kind,
+                "seconds": seconds,
+                "frames": frames,
+                "peak_mb": out["peak_mb"],
+                "total_s": out["seconds"],
+                **summarise(out),
+            }
             if kind == "pipeline":
                 row["fps"] = out["fps"]
             print(json.dumps(row), flush=True)
@@ -171,7 +193,7 @@ def main() -> None:
         f"### Streaming long video, CPU ({date})",
         "",
         f"Machine: {machine}. Model: {args.model or 'the embedded default (shapes-tiny)'}, its streaming "
-        "options (chunk size, steps, window); prompt \"a red circle bounces around\", batch 1, float32. "
+        'options (chunk size, steps, window); prompt "a red circle bounces around", batch 1, float32. '
         "Per-chunk times are medians over the first ten chunks (after the first) and the last ten. "
         "`pipeline` = `SanaVideoPipeline.stream` including the streaming VAE decode; `state` = the transformer "
         "chunk loop with our constant-size linear-attention state (whole history, no window); `softmax-kv` = "
@@ -187,8 +209,10 @@ def main() -> None:
     ]
     for r in rows:
         fps = f"{r['fps']:.1f}" if "fps" in r else f"{r['frames'] / r['total_s']:.1f}"
-        lines.append(f"| {r['variant']} | {r['seconds']} | {r['frames']} | {r['chunks']} | {r['first10_ms']:.0f} | "
-                     f"{r['last10_ms']:.0f} | {r['peak_mb']:.0f} | {fps} |")
+        lines.append(
+            f"| {r['variant']} | {r['seconds']} | {r['frames']} | {r['chunks']} | {r['first10_ms']:.0f} | "
+            f"{r['last10_ms']:.0f} | {r['peak_mb']:.0f} | {fps} |"
+        )
     table = "\n".join(lines) + "\n"
     print(table)
     if args.write:
@@ -211,7 +235,9 @@ def main() -> None:
         for ax in axes:
             ax.legend()
             ax.grid(alpha=0.3)
-        fig.suptitle(f"Streaming: constant-size state vs growing softmax KV cache ({date}, {platform.machine()})")
+        fig.suptitle(
+            f"Streaming: constant-size state vs growing softmax KV cache ({date}, {platform.machine()})"
+        )
         fig.tight_layout()
         fig.savefig(args.plot, dpi=100)
 

@@ -55,7 +55,9 @@ def run_one(args) -> dict:
     def forward():
         if args.impl == "ours":
             return model(x, t, emb, mask)
-        return model(x, encoder_hidden_states=emb, timestep=t, encoder_attention_mask=mask, return_dict=False)[0]
+        return model(
+            x, encoder_hidden_states=emb, timestep=t, encoder_attention_mask=mask, return_dict=False
+        )[0]
 
     with torch.inference_mode():
         forward()  # warm-up
@@ -104,9 +106,16 @@ def main() -> None:
         del model
         results = {}
         for impl in ("diffusers", "ours"):
-            cmd = [sys.executable, __file__, "--impl", impl, "--weights", str(Path(tmp) / "w"),
-                   "--out", str(Path(tmp) / f"{impl}.pt")] + [
-                f"--{k}={getattr(args, k)}" for k in ("layers", "frames", "height", "width", "repeats")]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--impl",
+                impl,
+                "--weights",
+                str(Path(tmp) / "w"),
+                "--out",
+                str(Path(tmp) / f"{impl}.pt"),
+            ] + [f"--{k}={getattr(args, k)}" for k in ("layers", "frames", "height", "width", "repeats")]
             results[impl] = json.loads(subprocess.check_output(cmd, text=True).strip().splitlines()[-1])
         a, b = torch.load(Path(tmp) / "ours.pt"), torch.load(Path(tmp) / "diffusers.pt")
         rel = ((a - b).norm() / b.norm()).item()

@@ -46,7 +46,9 @@ def measure(folder: Path, frames: int, size: int, chunk: int, repeats: int) -> d
     vae = AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32).eval()
     latent_frames = (frames - 1) // vae.config.scale_factor_temporal + 1
     side = size // vae.config.scale_factor_spatial
-    z = torch.randn(1, vae.config.z_dim, latent_frames, side, side, generator=torch.Generator().manual_seed(0))
+    z = torch.randn(
+        1, vae.config.z_dim, latent_frames, side, side, generator=torch.Generator().manual_seed(0)
+    )
 
     def chunked():
         decoder = WanCausalDecoder(vae)

@@ -37,13 +37,19 @@ GENERATE_CASES = [
     (["--stream", "--chunk-frames", "0"], "--chunk-frames must be >= 1, got 0"),
     (["--stream", "--window", "-2"], "--window must be >= 1, got -2"),
     (["--device", "bogus"], "unknown device 'bogus'; expected auto, cpu, cuda or cuda:N"),
-    pytest.param(["--device", "cuda"], "requested but no CUDA GPU is available here",
-                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+    pytest.param(
+        ["--device", "cuda"],
+        "requested but no CUDA GPU is available here",
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"),
+    ),
 ]
 
 
-@pytest.mark.parametrize("extra, message", GENERATE_CASES,
-                         ids=[" ".join(c.values[0] if hasattr(c, "values") else c[0]) for c in GENERATE_CASES])
+@pytest.mark.parametrize(
+    "extra, message",
+    GENERATE_CASES,
+    ids=[" ".join(c.values[0] if hasattr(c, "values") else c[0]) for c in GENERATE_CASES],
+)
 def test_generate_refuses_bad_numbers(model, tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.chdir(tmp_path)
     assert main(["generate", "a red circle", "-o", "clip.mp4", "--model", str(model), *FAST, *extra]) == 2
@@ -56,11 +62,28 @@ def test_prompts(model, tmp_path, capsys, monkeypatch):
     assert main(["generate", "   ", "-o", "clip.mp4", "--model", str(model), *FAST]) == 2
     assert "the prompt is empty or only whitespace ('   ')" in capsys.readouterr().err
     (tmp_path / "prompts.txt").write_bytes(b"a red circle\n\xff\xfe bad bytes\n")
-    assert main(["generate", "--prompts-file", "prompts.txt", "-o", "v.mp4", "--model", str(model), *FAST]) == 2
+    assert (
+        main(["generate", "--prompts-file", "prompts.txt", "-o", "v.mp4", "--model", str(model), *FAST]) == 2
+    )
     assert "prompts file prompts.txt is not UTF-8 text" in capsys.readouterr().err
     (tmp_path / "ok.txt").write_text("a red circle\na blue square\n")
-    assert main(["generate", "--prompts-file", "ok.txt", "--seed", str(2**63 - 1), "-o", "v.mp4",
-                 "--model", str(model), *FAST]) == 2  # seed + 1 would overflow: refused before the first video
+    assert (
+        main(
+            [
+                "generate",
+                "--prompts-file",
+                "ok.txt",
+                "--seed",
+                str(2**63 - 1),
+                "-o",
+                "v.mp4",
+                "--model",
+                str(model),
+                *FAST,
+            ]
+        )
+        == 2
+    )  # seed + 1 would overflow: refused before the first video
     assert "--seed must be from 0 to 2**63 - 2" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.txt", "prompts.txt"]
 
@@ -77,18 +100,41 @@ def test_outputs_that_cannot_be_written(model, tmp_path, capsys, monkeypatch):
 
 
 WRONG_TYPES = [
-    ("sanavideo.json", {"options": {"guidance_scale": "3"}},
-     "sanavideo.json: PipelineOptions.guidance_scale must be float, got '3' (str)"),
-    ("sanavideo.json", {"options": {"stream_fresh_noise": "yes"}},
-     "sanavideo.json: PipelineOptions.stream_fresh_noise must be bool, got 'yes' (str)"),
-    ("sanavideo.json", {"options": {"frames": 33.5}}, "sanavideo.json: PipelineOptions.frames must be int, got 33.5"),
-    ("sanavideo.json", {"sampler": {"name": "dpm", "flow_shift": "3"}},
-     "sanavideo.json: SamplerConfig.flow_shift must be float, got '3' (str)"),
-    ("sanavideo.json", {"sampler": {"nme": "dpm"}}, "sanavideo.json: SamplerConfig.__init__() got an unexpected"),
-    ("transformer/config.json", {"num_layers": "2"},
-     "transformer/config.json: ModelConfig.num_layers must be int, got '2' (str)"),
-    ("transformer/config.json", {"patch_size": [1, 2]},
-     "transformer/config.json: ModelConfig.patch_size must be tuple[int, int, int], got (1, 2)"),
+    (
+        "sanavideo.json",
+        {"options": {"guidance_scale": "3"}},
+        "sanavideo.json: PipelineOptions.guidance_scale must be float, got '3' (str)",
+    ),
+    (
+        "sanavideo.json",
+        {"options": {"stream_fresh_noise": "yes"}},
+        "sanavideo.json: PipelineOptions.stream_fresh_noise must be bool, got 'yes' (str)",
+    ),
+    (
+        "sanavideo.json",
+        {"options": {"frames": 33.5}},
+        "sanavideo.json: PipelineOptions.frames must be int, got 33.5",
+    ),
+    (
+        "sanavideo.json",
+        {"sampler": {"name": "dpm", "flow_shift": "3"}},
+        "sanavideo.json: SamplerConfig.flow_shift must be float, got '3' (str)",
+    ),
+    (
+        "sanavideo.json",
+        {"sampler": {"nme": "dpm"}},
+        "sanavideo.json: SamplerConfig.__init__() got an unexpected",
+    ),
+    (
+        "transformer/config.json",
+        {"num_layers": "2"},
+        "transformer/config.json: ModelConfig.num_layers must be int, got '2' (str)",
+    ),
+    (
+        "transformer/config.json",
+        {"patch_size": [1, 2]},
+        "transformer/config.json: ModelConfig.patch_size must be tuple[int, int, int], got (1, 2)",
+    ),
 ]
 
 
@@ -99,7 +145,9 @@ def test_model_files_with_wrong_types_name_the_file_and_field(model, tmp_path, c
     path = broken / name
     data = json.loads(path.read_text()) if path.exists() else {}
     path.write_text(json.dumps({**data, **change}))
-    assert main(["generate", "a red circle", "-o", str(tmp_path / "c.mp4"), "--model", str(broken), *FAST]) == 2
+    assert (
+        main(["generate", "a red circle", "-o", str(tmp_path / "c.mp4"), "--model", str(broken), *FAST]) == 2
+    )
     assert message in capsys.readouterr().err
     assert not (tmp_path / "c.mp4").exists()
 
@@ -108,7 +156,9 @@ def test_model_config_that_is_not_json_names_the_file(model, tmp_path, capsys):
     broken = tmp_path / "broken"
     shutil.copytree(model, broken)
     (broken / "sanavideo.json").write_text("{not json")
-    assert main(["generate", "a red circle", "-o", str(tmp_path / "c.mp4"), "--model", str(broken), *FAST]) == 2
+    assert (
+        main(["generate", "a red circle", "-o", str(tmp_path / "c.mp4"), "--model", str(broken), *FAST]) == 2
+    )
     assert "sanavideo.json" in capsys.readouterr().err
     assert not (tmp_path / "c.mp4").exists()
     json.loads((model / "model_index.json").read_text())  # the original is untouched
@@ -129,16 +179,39 @@ def test_api_refuses_fractional_sizes_and_non_finite_latents(model):
     bad = torch.zeros(shape)
     bad[0, 0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="latents must be finite; got 1 NaN/inf values"):
-        pipe("a red circle", frames=5, height=32, width=32, num_inference_steps=1, latents=bad,
-             use_resolution_binning=False)
+        pipe(
+            "a red circle",
+            frames=5,
+            height=32,
+            width=32,
+            num_inference_steps=1,
+            latents=bad,
+            use_resolution_binning=False,
+        )
 
 
 def test_stream_switch_past_the_end(tmp_path, capsys):
     out = tmp_path / "s.mp4"
-    assert main(["generate", "a red circle", "--stream", "--frames", "33", "--switch", "40:a blue square",
-                 "-o", str(out)]) == 2  # the embedded model streams
-    assert "--switch at frame 40 is past the end of the 33-frame video (switch frames go from 1 to 32)" in \
-        capsys.readouterr().err
+    assert (
+        main(
+            [
+                "generate",
+                "a red circle",
+                "--stream",
+                "--frames",
+                "33",
+                "--switch",
+                "40:a blue square",
+                "-o",
+                str(out),
+            ]
+        )
+        == 2
+    )  # the embedded model streams
+    assert (
+        "--switch at frame 40 is past the end of the 33-frame video (switch frames go from 1 to 32)"
+        in capsys.readouterr().err
+    )
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -179,7 +252,9 @@ def test_unwritable_folder(model, tmp_path, capsys):
     try:
         if os.access(locked, os.W_OK):
             pytest.skip("running as a user who can write anywhere (root)")
-        assert main(["generate", "a red circle", "-o", str(locked / "c.mp4"), "--model", str(model), *FAST]) == 2
+        assert (
+            main(["generate", "a red circle", "-o", str(locked / "c.mp4"), "--model", str(model), *FAST]) == 2
+        )
         assert "Permission denied" in capsys.readouterr().err
     finally:
         os.chmod(locked, 0o700)
@@ -191,7 +266,11 @@ def test_huge_frames_are_refused_up_front_with_the_estimate(model, tmp_path, cap
     args = ["generate", "a red circle", "-o", str(out), "--model", str(model), *FAST, "--frames", "40000001"]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "40000001 frames at 32x32 need about" in err and "GiB are available on cpu" in err and "--stream" in err
+    assert (
+        "40000001 frames at 32x32 need about" in err
+        and "GiB are available on cpu" in err
+        and "--stream" in err
+    )
     assert not out.exists()
 
 
@@ -199,7 +278,10 @@ def test_huge_frames_are_refused_up_front_with_the_estimate(model, tmp_path, cap
 # file written into the working folder (which holds only the inputs below).
 MODEL_FREE_CASES = [
     (["generate", "a red circle", "--switch", "abc", "--stream"], "--switch must look like FRAME:PROMPT"),
-    (["generate", "a red circle", "--switch", "0:x", "--stream"], "--switch frame must be >= 1 (frame 0 is the main"),
+    (
+        ["generate", "a red circle", "--switch", "0:x", "--stream"],
+        "--switch frame must be >= 1 (frame 0 is the main",
+    ),
     (["generate", "a red circle", "--switch", "10:x"], "--switch needs --stream"),
     (["generate", "a red circle", "--image", "notimage.png"], "cannot read image notimage.png"),
     (["generate", "a red circle", "--image", "missing.png"], "image file not found: missing.png"),
@@ -207,7 +289,10 @@ MODEL_FREE_CASES = [
     (["generate", "--prompts-file", "empty.txt"], "empty.txt contains no prompts"),
     (["generate", "--prompts-file", "missing.txt"], "prompts file not found: missing.txt"),
     (["generate"], "give a PROMPT or --prompts-file FILE"),
-    (["generate", "a red circle", "--frames", "6"], "frames must be 4k+1 for this VAE (temporal stride 4), got 6"),
+    (
+        ["generate", "a red circle", "--frames", "6"],
+        "frames must be 4k+1 for this VAE (temporal stride 4), got 6",
+    ),
     (["generate", "a red circle", "-o", "clip.avi"], "output 'clip.avi' must end in one of"),
     (["generate", "a red circle", "--model", "nowhere"], "nowhere"),
     (["convert", "missing.pth", "out", "--to", "diffusers"], "no such checkpoint: missing.pth"),
@@ -223,13 +308,28 @@ MODEL_FREE_CASES = [
     (["train", "--config", "ok.yaml", "data.batch_size=0"], "data.batch_size must be >= 1, got 0"),
     (["train", "--config", "ok.yaml", "optim.ema_decay=1"], "optim.ema_decay must be in [0, 1), got 1.0"),
     (["train", "--config", "ok.yaml", "optim.ema_start=-1"], "optim.ema_start must be >= 0, got -1"),
-    (["train", "--config", "ok.yaml", "optim.ema_warmup=maybe"], "optim.ema_warmup must be true or false, got"),
-    (["train", "--config", "ok.yaml", "objective.caption_dropout=2"], "objective.caption_dropout must be in [0, 1], got 2"),
-    (["train", "--config", "ok.yaml", "--resume", "--resume-from", "notckpt"], "give --resume (latest checkpoint) or"),
-    (["train", "--config", "ok.yaml"], "no training data: set data.cache_dir, data.video_dirs or data.synthetic"),
+    (
+        ["train", "--config", "ok.yaml", "optim.ema_warmup=maybe"],
+        "optim.ema_warmup must be true or false, got",
+    ),
+    (
+        ["train", "--config", "ok.yaml", "objective.caption_dropout=2"],
+        "objective.caption_dropout must be in [0, 1], got 2",
+    ),
+    (
+        ["train", "--config", "ok.yaml", "--resume", "--resume-from", "notckpt"],
+        "give --resume (latest checkpoint) or",
+    ),
+    (
+        ["train", "--config", "ok.yaml"],
+        "no training data: set data.cache_dir, data.video_dirs or data.synthetic",
+    ),
     (["eval", "shapes", "--n", "0"], "--n must be >= 1, got 0"),
     (["eval", "vae", "--frames", "10"], "--frames must be 1 + 4k, got 10"),
-    (["eval", "shapes", "--frames", "10", "--n", "1"], "frames must be 4k+1 for this VAE (temporal stride 4), got 10"),
+    (
+        ["eval", "shapes", "--frames", "10", "--n", "1"],
+        "frames must be 4k+1 for this VAE (temporal stride 4), got 10",
+    ),
 ]
 
 
@@ -280,10 +380,19 @@ def test_resume_from_another_models_checkpoint(tmp_path, capsys):
     import yaml
 
     def config(path, layers):
-        path.write_text(yaml.safe_dump({
-            "output_dir": str(tmp_path / "run"), "max_steps": 1, "log_every": 1, "export": False, "device": "cpu",
-            "model": {"preset": "tiny", "overrides": {"num_layers": layers}},
-            "data": {"synthetic": {"num_samples": 4, "num_classes": 2}, "batch_size": 2}}))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "output_dir": str(tmp_path / "run"),
+                    "max_steps": 1,
+                    "log_every": 1,
+                    "export": False,
+                    "device": "cpu",
+                    "model": {"preset": "tiny", "overrides": {"num_layers": layers}},
+                    "data": {"synthetic": {"num_samples": 4, "num_classes": 2}, "batch_size": 2},
+                }
+            )
+        )
         return path
 
     assert main(["train", "--config", str(config(tmp_path / "a.yaml", 2))]) == 0

@@ -12,8 +12,17 @@ from sanavideo.model import AttentionState, SanaVideoTransformer, chunk_layout
 from sanavideo.model.layers import temporal_taps
 
 CFG = ModelConfig(
-    num_layers=3, num_heads=2, head_dim=12, cross_num_heads=2, cross_head_dim=12, caption_channels=16,
-    in_channels=4, out_channels=4, mlp_ratio=2.0, patch_size=(1, 2, 2), linear_attn_eps=1e-6,
+    num_layers=3,
+    num_heads=2,
+    head_dim=12,
+    cross_num_heads=2,
+    cross_head_dim=12,
+    caption_channels=16,
+    in_channels=4,
+    out_channels=4,
+    mlp_ratio=2.0,
+    patch_size=(1, 2, 2),
+    linear_attn_eps=1e-6,
 )
 
 
@@ -46,7 +55,9 @@ def masked_reference(window: int | None = None):
         denominator = ((q.float() @ k.float().transpose(-1, -2)) * mask).sum(-1, keepdim=True)
         out = numerator / (denominator + eps)
         last = slice(sum(chunk_tokens[:-1]), None)
-        own = AttentionState(v[:, :, last].float().transpose(-1, -2) @ k_rot[:, :, last], k[:, :, last].float().sum(2))
+        own = AttentionState(
+            v[:, :, last].float().transpose(-1, -2) @ k_rot[:, :, last], k[:, :, last].float().sum(2)
+        )
         return out, own
 
     return reference

@@ -25,7 +25,9 @@ def test_help(name, capsys):
 
 
 def test_python_dash_m():
-    out = subprocess.run([sys.executable, "-m", "sanavideo", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "sanavideo", "--help"], capture_output=True, text=True, check=True
+    )
     assert "generate" in out.stdout
 
 
@@ -34,7 +36,9 @@ def test_train_overrides_on_both_sides_of_flags_and_resume_takes_no_value(capsys
 
     ns = parse_args(["train", "--config", "c.yaml", "max_steps=3", "--resume", "output_dir=x", "optim.lr=1"])
     assert ns.overrides == ["max_steps=3", "output_dir=x", "optim.lr=1"] and ns.resume == "auto"
-    ns = parse_args(["train", "--config", "c.yaml", "--resume-from", "runs/a/checkpoints/step-00000010", "seed=2"])
+    ns = parse_args(
+        ["train", "--config", "c.yaml", "--resume-from", "runs/a/checkpoints/step-00000010", "seed=2"]
+    )
     assert ns.resume_from.endswith("step-00000010") and ns.overrides == ["seed=2"] and ns.resume is None
     with pytest.raises(SystemExit):
         parse_args(["train", "--config", "c.yaml", "--bogus"])

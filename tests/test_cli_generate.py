@@ -33,7 +33,10 @@ def test_help(capsys):
 
 def test_generate_mp4(model, tmp_path):
     out = tmp_path / "clip.mp4"
-    assert main(["generate", "a red circle moves to the right", "-o", str(out), "--model", str(model), *FAST]) == 0
+    assert (
+        main(["generate", "a red circle moves to the right", "-o", str(out), "--model", str(model), *FAST])
+        == 0
+    )
     frames, fps = read_video(out)
     assert frames.shape == (5, 32, 32, 3) and fps == pytest.approx(12)  # fps from the model's options
 
@@ -42,7 +45,18 @@ def test_image_to_video_gif(model, tmp_path):
     image = tmp_path / "first.png"
     Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(image)
     out = tmp_path / "clip.gif"
-    args = ["generate", "a square", "-o", str(out), "--model", str(model), "--image", str(image), "--fps", "8"]
+    args = [
+        "generate",
+        "a square",
+        "-o",
+        str(out),
+        "--model",
+        str(model),
+        "--image",
+        str(image),
+        "--fps",
+        "8",
+    ]
     assert main([*args, "--sampler", "dpm", "--guidance", "1", *FAST]) == 0
     with Image.open(out) as gif:
         assert gif.n_frames == 5 and gif.info["duration"] == pytest.approx(125, abs=10)  # GIF stores 1/100 s
@@ -52,7 +66,9 @@ def test_prompts_file(model, tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red circle\n\n# skipped\na blue square\n")
     out = tmp_path / "v.mp4"
-    assert main(["generate", "--prompts-file", str(prompts), "-o", str(out), "--model", str(model), *FAST]) == 0
+    assert (
+        main(["generate", "--prompts-file", str(prompts), "-o", str(out), "--model", str(model), *FAST]) == 0
+    )
     assert sorted(p.name for p in tmp_path.glob("v_*.mp4")) == ["v_000.mp4", "v_001.mp4"]
 
 

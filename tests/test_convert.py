@@ -113,7 +113,9 @@ def test_load_every_layout_gives_the_same_model(tmp_path):
     assert ref.config.integer_timesteps and ref.config.linear_attn_eps == 1e-8
     ref.save_pretrained(tmp_path / "ours")
     for path in ["raw.pth", "ckpt.safetensors", "pipe", "pipe/transformer", "ours"]:
-        model = SanaVideoTransformer.from_pretrained(tmp_path / path, config=TINY if "pth" in path or "safe" in path else None)
+        model = SanaVideoTransformer.from_pretrained(
+            tmp_path / path, config=TINY if "pth" in path or "safe" in path else None
+        )
         for key, value in ref.state_dict().items():
             assert torch.equal(model.state_dict()[key], value), (path, key)
     diff_model = SanaVideoTransformer.from_pretrained(tmp_path / "pipe")
@@ -142,19 +144,67 @@ def test_convert_cli_takes_the_architecture_from_config(tmp_path, capsys):
     assert cli_main(["convert", str(tmp_path / "m.pth"), str(dst), "--to", "diffusers"]) == 2
     assert "cannot infer the number of attention heads" in capsys.readouterr().err and not dst.exists()
     (tmp_path / "train.yaml").write_text("model:\n  model: SanaMSVideo_tiny\n  linear_head_dim: 16\n")
-    assert cli_main(["convert", str(tmp_path / "m.pth"), str(dst), "--to", "diffusers",
-                     "--config", str(tmp_path / "train.yaml")]) == 0
+    assert (
+        cli_main(
+            [
+                "convert",
+                str(tmp_path / "m.pth"),
+                str(dst),
+                "--to",
+                "diffusers",
+                "--config",
+                str(tmp_path / "train.yaml"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((dst / "config.json").read_text())["num_attention_heads"] == 2
     model = SanaVideoTransformer.from_pretrained(dst)
     assert model.config.num_heads == 2 and model.config.head_dim == 16
     # a diffusers config.json works as well, and so does a preset name when it fits
-    assert cli_main(["convert", str(tmp_path / "m.pth"), str(tmp_path / "out2"), "--to", "diffusers",
-                     "--config", str(dst / "config.json")]) == 0
+    assert (
+        cli_main(
+            [
+                "convert",
+                str(tmp_path / "m.pth"),
+                str(tmp_path / "out2"),
+                "--to",
+                "diffusers",
+                "--config",
+                str(dst / "config.json"),
+            ]
+        )
+        == 0
+    )
     save_original(upstream_state(TINY), tmp_path / "tiny.pth")
-    assert cli_main(["convert", str(tmp_path / "tiny.pth"), str(tmp_path / "out3"), "--to", "diffusers",
-                     "--config", "tiny"]) == 0
-    assert cli_main(["convert", str(tmp_path / "m.pth"), str(tmp_path / "x"), "--to", "diffusers",
-                     "--config", "no-such-preset"]) == 2
+    assert (
+        cli_main(
+            [
+                "convert",
+                str(tmp_path / "tiny.pth"),
+                str(tmp_path / "out3"),
+                "--to",
+                "diffusers",
+                "--config",
+                "tiny",
+            ]
+        )
+        == 0
+    )
+    assert (
+        cli_main(
+            [
+                "convert",
+                str(tmp_path / "m.pth"),
+                str(tmp_path / "x"),
+                "--to",
+                "diffusers",
+                "--config",
+                "no-such-preset",
+            ]
+        )
+        == 2
+    )
     assert "not a preset" in capsys.readouterr().err
 
 
@@ -176,10 +226,21 @@ def test_convert_cli_round_trip(tmp_path):
     state = upstream_state()
     save_original(state, tmp_path / "up.pth")
     # a tiny model needs an explicit head_dim; the CLI infers the released 112, so use a 112-wide config
-    cfg = ModelConfig(num_layers=1, num_heads=1, head_dim=112, cross_num_heads=1, cross_head_dim=112,
-                      caption_channels=8, in_channels=4, out_channels=4, mlp_ratio=1.0)
+    cfg = ModelConfig(
+        num_layers=1,
+        num_heads=1,
+        head_dim=112,
+        cross_num_heads=1,
+        cross_head_dim=112,
+        caption_channels=8,
+        in_channels=4,
+        out_channels=4,
+        mlp_ratio=1.0,
+    )
     save_original(upstream_state(cfg), tmp_path / "up112.pth")
-    assert cli_main(["convert", str(tmp_path / "up112.pth"), str(tmp_path / "diff"), "--to", "diffusers"]) == 0
+    assert (
+        cli_main(["convert", str(tmp_path / "up112.pth"), str(tmp_path / "diff"), "--to", "diffusers"]) == 0
+    )
     assert cli_main(["convert", str(tmp_path / "diff"), str(tmp_path / "back.pth"), "--to", "original"]) == 0
     original = torch.load(tmp_path / "up112.pth", weights_only=True)["state_dict"]
     back = torch.load(tmp_path / "back.pth", weights_only=True)["state_dict"]
@@ -200,7 +261,9 @@ def test_fine_tuning_keeps_the_learned_null_caption(tmp_path):
     args = TrainArgs.from_dict({"model": {"init_from": str(tmp_path / "up.pth")}})
     null = _initial_null_caption(args, 300, TINY.caption_channels)
     assert torch.equal(null, state["y_embedder.y_embedding"])
-    with pytest.raises(ValueError, match="its null caption has shape \\(300, 24\\), the data needs \\(32, 24\\)"):
+    with pytest.raises(
+        ValueError, match="its null caption has shape \\(300, 24\\), the data needs \\(32, 24\\)"
+    ):
         _initial_null_caption(args, 32, TINY.caption_channels)
     fresh = _initial_null_caption(TrainArgs(), 32, 24)  # nothing to carry: randn / sqrt(D) from the seed
     assert fresh.shape == (32, 24) and torch.equal(fresh, _initial_null_caption(TrainArgs(), 32, 24))

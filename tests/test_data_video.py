@@ -16,7 +16,8 @@ from sanavideo.data.precompute import PrecomputeArgs, precompute
 from sanavideo.data.video import make_buckets, nearest_bucket, read_frames, resize_crop, scan_sources
 
 WORDS = ["a", "red", "blue", "circle", "square", "moves", "left", "right", "motion", "score", ":", "."] + [
-    str(i) for i in range(40)]
+    str(i) for i in range(40)
+]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -46,18 +47,34 @@ def make_encoders(folder: Path, caption_channels: int = 24) -> Path:
     from transformers import Gemma2Config, Gemma2Model, PreTrainedTokenizerFast
 
     torch.manual_seed(0)
-    vae = AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           latents_mean=[0.1, -0.2, 0.0, 0.3], latents_std=[1.5, 0.5, 1.0, 2.0])
+    vae = AutoencoderKLWan(
+        base_dim=8,
+        z_dim=4,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        latents_mean=[0.1, -0.2, 0.0, 0.3],
+        latents_std=[1.5, 0.5, 1.0, 2.0],
+    )
     vae.save_pretrained(folder / "vae")
     vocab = {t: i for i, t in enumerate(["<pad>", "<bos>", "<unk>", *WORDS])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
     tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", unk_token="<unk>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", unk_token="<unk>"
+    )
     fast.save_pretrained(folder / "tokenizer")
-    cfg = Gemma2Config(vocab_size=len(vocab), hidden_size=caption_channels, intermediate_size=32,
-                       num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=12,
-                       pad_token_id=0, bos_token_id=1)
+    cfg = Gemma2Config(
+        vocab_size=len(vocab),
+        hidden_size=caption_channels,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=12,
+        pad_token_id=0,
+        bos_token_id=1,
+    )
     Gemma2Model(cfg).save_pretrained(folder / "text_encoder")
     return folder
 
@@ -124,8 +141,17 @@ def test_scan_skips_missing_sidecar_and_reads_zip_layout(clips, tmp_path):
 
 def test_precompute_skips_broken_clips_and_training_reads_the_cache(clips, encoders, tmp_path):
     out = tmp_path / "cache"
-    args = PrecomputeArgs(video_dirs=[str(clips)], encoders=str(encoders), output=str(out), num_frames=81,
-                          resolution=32, max_text_length=12, chi="none", lowercase=True, device="cpu")
+    args = PrecomputeArgs(
+        video_dirs=[str(clips)],
+        encoders=str(encoders),
+        output=str(out),
+        num_frames=81,
+        resolution=32,
+        max_text_length=12,
+        chi="none",
+        lowercase=True,
+        device="cpu",
+    )
     result = precompute(args)
     assert result.written == 4 and result.skipped == 2  # broken.mp4 and the clip without a sidecar
     data = load_cache(out)
@@ -151,40 +177,69 @@ def test_precompute_skips_broken_clips_and_training_reads_the_cache(clips, encod
     assert precompute(args).reused == 4
     # upstream's motion-score filter: only clip1 has a score (7.6)
     assert load_cache(out, motion_score_min=5).captions == ["a red circle moves left motion score: 7."]
-    with pytest.raises(ValueError, match="no clip of .* has a motion score in \\[8, inf\\] \\(1 of 4 have one\\)"):
+    with pytest.raises(
+        ValueError, match="no clip of .* has a motion score in \\[8, inf\\] \\(1 of 4 have one\\)"
+    ):
         load_cache(out, motion_score_min=8)
 
     from sanavideo.train import TrainArgs, train
 
-    run = TrainArgs.from_dict({"output_dir": str(tmp_path / "run"), "max_steps": 2, "log_every": 1,
-                               "export": False, "device": "cpu",
-                               "data": {"cache_dir": str(out), "batch_size": 2}})
+    run = TrainArgs.from_dict(
+        {
+            "output_dir": str(tmp_path / "run"),
+            "max_steps": 2,
+            "log_every": 1,
+            "export": False,
+            "device": "cpu",
+            "data": {"cache_dir": str(out), "batch_size": 2},
+        }
+    )
     assert train(run).steps == 2
 
 
 def test_training_from_videos_with_a_trainable_text_encoder(clips, encoders, tmp_path):
     from sanavideo.train import TrainArgs, train
 
-    run = TrainArgs.from_dict({
-        "output_dir": str(tmp_path / "run"), "max_steps": 2, "log_every": 1, "device": "cpu",
-        "data": {"video_dirs": [str(clips)], "encoders": str(encoders), "resolution": 32,
-                 "max_text_length": 12, "batch_size": 2},
-        "text_encoder": {"trainable": True, "path": str(encoders)},
-        "objective": {"null_caption": "empty", "caption_dropout": 0.5},
-        "export": True, "export_components_from": str(encoders),
-    })
+    run = TrainArgs.from_dict(
+        {
+            "output_dir": str(tmp_path / "run"),
+            "max_steps": 2,
+            "log_every": 1,
+            "device": "cpu",
+            "data": {
+                "video_dirs": [str(clips)],
+                "encoders": str(encoders),
+                "resolution": 32,
+                "max_text_length": 12,
+                "batch_size": 2,
+            },
+            "text_encoder": {"trainable": True, "path": str(encoders)},
+            "objective": {"null_caption": "empty", "caption_dropout": 0.5},
+            "export": True,
+            "export_components_from": str(encoders),
+        }
+    )
     result = train(run)
     assert result.skipped_clips == 2
     cache = load_cache(tmp_path / "run" / "cache")
     assert cache.has("input_ids") and not cache.has("prompt_embeds")
     final = Path(result.export_dir)
-    assert {p.name for p in final.iterdir()} >= {"transformer", "text_encoder", "tokenizer", "vae",
-                                                 "null_caption.safetensors", "train_config.yaml"}
+    assert {p.name for p in final.iterdir()} >= {
+        "transformer",
+        "text_encoder",
+        "tokenizer",
+        "vae",
+        "null_caption.safetensors",
+        "train_config.yaml",
+    }
 
 
 def test_full_prompt_adds_the_motion_score_once():
     from sanavideo.data.video import full_prompt
 
     assert full_prompt(" a red circle ", 7.9) == "a red circle motion score: 7."  # upstream: int(score)
-    assert full_prompt("a red circle moves left motion score: 20.", 20) == "a red circle moves left motion score: 20."
+    assert (
+        full_prompt("a red circle moves left motion score: 20.", 20)
+        == "a red circle moves left motion score: 20."
+    )
     assert full_prompt("a red circle", None) == "a red circle"

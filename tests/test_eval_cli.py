@@ -31,10 +31,18 @@ class GroundTruth:
         from sanavideo.data.shapes import ClipSpec
 
         spec = parse_prompt(prompt)
-        clip = render(ClipSpec(spec.colour, spec.shape, spec.motion, background=spec.background,
-                               start_x=0.1 if spec.motion == "right" else 0.9 if spec.motion == "left" else 0.5,
-                               start_y=0.1 if spec.motion == "down" else 0.9 if spec.motion == "up" else 0.5),
-                      frames, 64)
+        clip = render(
+            ClipSpec(
+                spec.colour,
+                spec.shape,
+                spec.motion,
+                background=spec.background,
+                start_x=0.1 if spec.motion == "right" else 0.9 if spec.motion == "left" else 0.5,
+                start_y=0.1 if spec.motion == "down" else 0.9 if spec.motion == "up" else 0.5,
+            ),
+            frames,
+            64,
+        )
         return SimpleNamespace(frames=clip[None].astype(np.float32) / 255)
 
 
@@ -69,12 +77,40 @@ def test_image_to_video_mode_conditions_on_each_clips_first_frame():
 def test_eval_cli_on_a_tiny_model(tiny_folders, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(tiny_folders["euler"], model)
-    (model / "sanavideo.json").write_text(json.dumps({"options": {
-        "height": 32, "width": 32, "frames": 5, "num_inference_steps": 2, "guidance_scale": 1.0}}))
+    (model / "sanavideo.json").write_text(
+        json.dumps(
+            {
+                "options": {
+                    "height": 32,
+                    "width": 32,
+                    "frames": 5,
+                    "num_inference_steps": 2,
+                    "guidance_scale": 1.0,
+                }
+            }
+        )
+    )
     out = tmp_path / "eval.json"
     sheet = tmp_path / "sheet.png"
-    assert main(["eval", "shapes", "--model", str(model), "--n", "1", "--frames", "5", "-o", str(out),
-                 "--sheet", str(sheet)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "shapes",
+                "--model",
+                str(model),
+                "--n",
+                "1",
+                "--frames",
+                "5",
+                "-o",
+                str(out),
+                "--sheet",
+                str(sheet),
+            ]
+        )
+        == 0
+    )
     assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads(out.read_text())
     assert set(data["splits"]) == {"seen", "held_out"} and len(data["splits"]["seen"]["clips"]) == 1

@@ -35,8 +35,27 @@ def test_streamed_reconstruction_equals_one_shot(tmp_path):
 def test_cli_report(tmp_path, capsys):
     folder = _vae_folder(tmp_path)
     out = tmp_path / "report.json"
-    assert main(["eval", "vae", "--model", str(folder), "--n", "3", "--frames", "9", "--long-frames", "41",
-                 "-o", str(out), "--sheet", str(tmp_path / "strip.png")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "vae",
+                "--model",
+                str(folder),
+                "--n",
+                "3",
+                "--frames",
+                "9",
+                "--long-frames",
+                "41",
+                "-o",
+                str(out),
+                "--sheet",
+                str(tmp_path / "strip.png"),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     held = report["held_out"]
     assert len(held["psnr_db_per_frame"]) == 9
@@ -65,6 +84,9 @@ def test_object_mask_is_the_rendered_object():
 
 def test_cli_takes_a_model_folder_and_refuses_bad_frames(tmp_path, capsys):
     folder = _vae_folder(tmp_path)  # --model names the folder holding vae/
-    assert main(["eval", "vae", "--model", str(folder.parent), "--frames", "10", "-o", str(tmp_path / "r.json")]) == 2
+    assert (
+        main(["eval", "vae", "--model", str(folder.parent), "--frames", "10", "-o", str(tmp_path / "r.json")])
+        == 2
+    )
     assert "--frames must be 1 + 4k, got 10" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()

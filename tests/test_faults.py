@@ -18,8 +18,9 @@ STREAM = ["-m", "sanavideo", "generate", "a red circle bounces around", "--strea
 
 def _start(out):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, *STREAM, "-o", str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, *STREAM, "-o", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def _wait_for_temp(folder, proc, timeout=120.0):
@@ -50,9 +51,25 @@ def test_killed_streams_leave_the_old_output_and_no_temp_file(tmp_path):
     proc.wait(timeout=60)
     assert all(p.exists() for p in stale) and out.read_bytes() == b"the old video"
 
-    done = subprocess.run([sys.executable, "-m", "sanavideo", "generate", "a red circle", "--frames", "5",
-                           "--steps", "2", "-o", str(out)], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sanavideo",
+            "generate",
+            "a red circle",
+            "--frames",
+            "5",
+            "--steps",
+            "2",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
     assert done.returncode == 0, done.stderr
     assert list(tmp_path.glob(".out.mp4.*")) == []  # the killed run's temporary file is gone
     assert out.stat().st_size > 1000
@@ -80,8 +97,13 @@ sys.exit(main(sys.argv[1:]))
 
 def _held_run(argv: list[str], hold_at: str, sig: int) -> int:
     env = dict(os.environ, OMP_NUM_THREADS="1", HOLD_AT=hold_at)
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, *argv], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in proc.stdout:
         if line.strip() == "HOLDING":
             break
@@ -92,8 +114,13 @@ def _held_run(argv: list[str], hold_at: str, sig: int) -> int:
 
 
 def _run(argv: list[str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "sanavideo", *argv], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    done = subprocess.run(
+        [sys.executable, "-m", "sanavideo", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -124,15 +151,34 @@ def _check_kills(argv: list[str], target, hold_at: str) -> None:
 @pytest.mark.slow
 def test_convert_killed_while_publishing(tiny_folders, tmp_path):
     out = tmp_path / "out" / "converted"  # a folder (--to diffusers); precompute below covers a single file
-    _check_kills(["convert", str(tiny_folders["euler"] / "transformer"), str(out), "--to", "diffusers"], out,
-                 "converted")
+    _check_kills(
+        ["convert", str(tiny_folders["euler"] / "transformer"), str(out), "--to", "diffusers"],
+        out,
+        "converted",
+    )
 
 
 @pytest.mark.slow
 def test_precompute_killed_while_publishing(clips, encoders, tmp_path):  # noqa: F811
     out = tmp_path / "cache"
-    argv = ["precompute", str(clips), "--encoders", str(encoders), "-o", str(out), "--num-frames", "9",
-            "--resolution", "32", "--max-text-length", "12", "--chi", "none", "--device", "cpu"]
+    argv = [
+        "precompute",
+        str(clips),
+        "--encoders",
+        str(encoders),
+        "-o",
+        str(out),
+        "--num-frames",
+        "9",
+        "--resolution",
+        "32",
+        "--max-text-length",
+        "12",
+        "--chi",
+        "none",
+        "--device",
+        "cpu",
+    ]
     _check_kills(argv, out / "index.json", "index.json")
 
 

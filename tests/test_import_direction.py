@@ -78,5 +78,8 @@ def test_the_walk_sees_imports_inside_functions(tmp_path):
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns("assets", "__pycache__"))
     target = copy / "model" / "cache.py"
     target.write_text(target.read_text() + "\n\ndef _planted():\n    from sanavideo.pipeline import load\n")
-    assert backward_imports(copy) == ["model/cache.py:" + str(len(target.read_text().splitlines()))
-                                      + ": model imports sanavideo.pipeline, a higher layer"]
+    assert backward_imports(copy) == [
+        "model/cache.py:"
+        + str(len(target.read_text().splitlines()))
+        + ": model imports sanavideo.pipeline, a higher layer"
+    ]

@@ -66,9 +66,14 @@ def test_generate_and_training_checkpoints(tiny_folders, tmp_path, umask_022):  
     assert main(["generate", "a red circle", "-o", str(out), "--model", str(model), *FAST]) == 0
     assert _mode(out) == 0o664 and out.stat().st_size > 3
 
-    writers = {"model.safetensors": lambda p: ckpt.save_safetensors({"w": torch.ones(2)}, p),
-               ckpt.RNG_FILE: ckpt.save_rng_state}
+    writers = {
+        "model.safetensors": lambda p: ckpt.save_safetensors({"w": torch.ones(2)}, p),
+        ckpt.RNG_FILE: ckpt.save_rng_state,
+    }
     folder = ckpt.write_checkpoint(tmp_path / "run", 1, writers, {"step": 1}, keep=2)
     assert {p.name: _mode(p) for p in folder.iterdir()} == {
-        "model.safetensors": 0o644, ckpt.RNG_FILE: 0o644, ckpt.STATE_FILE: 0o644}
+        "model.safetensors": 0o644,
+        ckpt.RNG_FILE: 0o644,
+        ckpt.STATE_FILE: 0o644,
+    }
     assert json.loads((folder / ckpt.STATE_FILE).read_text()) == {"step": 1}

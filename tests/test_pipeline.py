@@ -43,14 +43,23 @@ def embeddings(seed: int = 0, length: int = 7):
     mask[0, 5:] = 0  # padded prompt
     neg = torch.randn(1, length, TEXT_DIM, generator=g)
     return dict(
-        prompt_embeds=emb, prompt_attention_mask=mask,
-        negative_prompt_embeds=neg, negative_prompt_attention_mask=torch.ones(1, length),
+        prompt_embeds=emb,
+        prompt_attention_mask=mask,
+        negative_prompt_embeds=neg,
+        negative_prompt_attention_mask=torch.ones(1, length),
     )
 
 
 def run_both(ref, ours, steps=4, guidance=4.5, seed=3, **extra):
-    kw = dict(**SIZE, **embeddings(), num_inference_steps=steps, guidance_scale=guidance,
-              output_type="np", use_resolution_binning=False, **extra)
+    kw = dict(
+        **SIZE,
+        **embeddings(),
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        output_type="np",
+        use_resolution_binning=False,
+        **extra,
+    )
     ref.set_progress_bar_config(disable=True)
     expected = ref(negative_prompt=None, generator=torch.Generator().manual_seed(seed), **kw).frames
     got = ours(generator=torch.Generator().manual_seed(seed), progress=False, **kw).frames
@@ -85,7 +94,9 @@ def test_dpm_schedule_values_from_spec():
 def test_solver_steps_match_diffusers(name):
     steps = 6
     if name == "dpm":
-        ref = DPMSolverMultistepScheduler(use_flow_sigmas=True, flow_shift=8.0, prediction_type="flow_prediction")
+        ref = DPMSolverMultistepScheduler(
+            use_flow_sigmas=True, flow_shift=8.0, prediction_type="flow_prediction"
+        )
         schedule = dpm_flow_schedule(steps, 8.0)
         solver = FlowDPMSolver2M(schedule)
     else:
@@ -110,7 +121,9 @@ def test_scheduler_config_mapping():
     assert sampler_from_diffusers_config(config(dpm)) == SamplerConfig("dpm", 7.0)
     euler = FlowMatchEulerDiscreteScheduler(shift=3.0)
     assert sampler_from_diffusers_config(config(euler)) == SamplerConfig("euler", 3.0)
-    karras = DPMSolverMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction", use_karras_sigmas=True)
+    karras = DPMSolverMultistepScheduler(
+        use_flow_sigmas=True, prediction_type="flow_prediction", use_karras_sigmas=True
+    )
     with pytest.raises(ValueError, match="use_karras_sigmas"):
         sampler_from_diffusers_config(config(karras))
     with pytest.raises(ValueError, match="UniPC"):
@@ -136,22 +149,34 @@ def test_t2v_parity_with_text_prompts(tiny_folders):
     ref = DiffusersSanaVideoPipeline.from_pretrained(folder)
     ref.set_progress_bar_config(disable=True)
     ours = SanaVideoPipeline.from_pretrained(folder)
-    kw = dict(**SIZE, num_inference_steps=2, guidance_scale=3.0, output_type="np", use_resolution_binning=False)
+    kw = dict(
+        **SIZE, num_inference_steps=2, guidance_scale=3.0, output_type="np", use_resolution_binning=False
+    )
     prompt = "A Red circle moves to the right motion score: 10."
     expected = ref(prompt, generator=torch.Generator().manual_seed(1), **kw).frames
     got = ours(prompt, generator=torch.Generator().manual_seed(1), progress=False, **kw).frames
     assert np.abs(got - expected).max() < 1e-3
     # motion_score= builds the same suffix
-    got2 = ours("A Red circle moves to the right", motion_score=10, generator=torch.Generator().manual_seed(1),
-                progress=False, **kw).frames
+    got2 = ours(
+        "A Red circle moves to the right",
+        motion_score=10,
+        generator=torch.Generator().manual_seed(1),
+        progress=False,
+        **kw,
+    ).frames
     np.testing.assert_array_equal(got, got2)
 
 
 @pytest.mark.parametrize("sampler", ["euler", "dpm"])
 def test_i2v_parity_with_diffusers(tiny_folders, sampler):
     folder = tiny_folders["i2v"]
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=8.0) if sampler == "euler" else DPMSolverMultistepScheduler(
-        use_flow_sigmas=True, flow_shift=8.0, prediction_type="flow_prediction")
+    scheduler = (
+        FlowMatchEulerDiscreteScheduler(shift=8.0)
+        if sampler == "euler"
+        else DPMSolverMultistepScheduler(
+            use_flow_sigmas=True, flow_shift=8.0, prediction_type="flow_prediction"
+        )
+    )
     ref = SanaImageToVideoPipeline.from_pretrained(folder, scheduler=scheduler)
     ours = SanaVideoPipeline.from_pretrained(folder, sampler=SamplerConfig(sampler, 8.0))
     image = Image.fromarray((np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8))  # resized
@@ -187,11 +212,24 @@ def test_output_types_and_batch(tiny_folders):
 def test_options_from_sanavideo_json(tiny_folders, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(tiny_folders["dpm"], folder)
-    (folder / "sanavideo.json").write_text(json.dumps({
-        "sampler": {"name": "euler", "flow_shift": 3.0},
-        "options": {"chi": "none", "lowercase_prompts": False, "max_sequence_length": 12, "frames": 5,
-                    "height": 32, "width": 32, "num_inference_steps": 2, "guidance_scale": 1.0, "fps": 8},
-    }))
+    (folder / "sanavideo.json").write_text(
+        json.dumps(
+            {
+                "sampler": {"name": "euler", "flow_shift": 3.0},
+                "options": {
+                    "chi": "none",
+                    "lowercase_prompts": False,
+                    "max_sequence_length": 12,
+                    "frames": 5,
+                    "height": 32,
+                    "width": 32,
+                    "num_inference_steps": 2,
+                    "guidance_scale": 1.0,
+                    "fps": 8,
+                },
+            }
+        )
+    )
     pipe = SanaVideoPipeline.from_pretrained(folder)
     assert pipe.sampler == SamplerConfig("euler", 3.0)
     assert pipe.text_encoder.format.chi is None and pipe.options.fps == 8
@@ -222,7 +260,9 @@ def test_upstream_layout_spec(tiny_folders, tmp_path):
     assert pipe.options.lowercase_prompts is False
     # DPM timesteps are integers, so the upstream checkpoint follows the diffusers folder closely
     # (the remaining differences are the eps values of docs/reference.md §6.1)
-    kw = dict(**SIZE, **embeddings(), num_inference_steps=3, guidance_scale=4.5, output_type="np", progress=False)
+    kw = dict(
+        **SIZE, **embeddings(), num_inference_steps=3, guidance_scale=4.5, output_type="np", progress=False
+    )
     a = pipe(generator=torch.Generator().manual_seed(0), **kw).frames
     b = SanaVideoPipeline.from_pretrained(src)(generator=torch.Generator().manual_seed(0), **kw).frames
     assert np.abs(a - b).max() < 1e-2
@@ -236,8 +276,13 @@ def test_explicit_components(tiny_folders):
 
     transformer = SanaVideoTransformer.from_pretrained(src / "transformer")
     pipe = SanaVideoPipeline.from_pretrained(
-        src / "transformer", transformer=transformer, vae=tiny_vae(), text_encoder=tiny_text_encoder(),
-        tokenizer=tiny_tokenizer(), sampler=SamplerConfig("euler", 8.0), options=PipelineOptions(chi="none"),
+        src / "transformer",
+        transformer=transformer,
+        vae=tiny_vae(),
+        text_encoder=tiny_text_encoder(),
+        tokenizer=tiny_tokenizer(),
+        sampler=SamplerConfig("euler", 8.0),
+        options=PipelineOptions(chi="none"),
     )
     out = pipe("a red circle", **SIZE, num_inference_steps=1, output_type="latent", progress=False).frames
     assert out.shape == (1, 4, 3, 4, 4)
@@ -254,14 +299,25 @@ def test_ltx2_vae_adapter_and_pipeline():
 
     torch.manual_seed(0)
     module = AutoencoderKLLTX2Video(
-        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 16, 32),
-        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1), patch_size=1, patch_size_t=1,
-        scaling_factor=0.5, spatial_compression_ratio=8, temporal_compression_ratio=8,  # what these blocks do
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 16, 32),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1),
+        patch_size=1,
+        patch_size_t=1,
+        scaling_factor=0.5,
+        spatial_compression_ratio=8,
+        temporal_compression_ratio=8,  # what these blocks do
     ).eval()
     module.latents_mean.copy_(torch.linspace(-0.5, 0.5, 8))
     module.latents_std.copy_(torch.linspace(0.5, 2.0, 8))
     vae = wrap_vae(module)
-    assert isinstance(vae, LTX2VAE) and (vae.latent_channels, vae.temporal_stride, vae.spatial_stride) == (8, 8, 8)
+    assert isinstance(vae, LTX2VAE) and (vae.latent_channels, vae.temporal_stride, vae.spatial_stride) == (
+        8,
+        8,
+        8,
+    )
     video = torch.rand(1, 3, 17, 32, 32) * 2 - 1
     z = vae.encode(video)
     mu = module.encode(video).latent_dist.mode()
@@ -269,11 +325,30 @@ def test_ltx2_vae_adapter_and_pipeline():
     torch.testing.assert_close(z, expected)
     torch.testing.assert_close(vae.decode(z), module.decode(mu).sample.clamp(-1, 1), rtol=1e-4, atol=1e-4)
 
-    config = ModelConfig(num_layers=1, num_heads=2, head_dim=8, cross_num_heads=2, cross_head_dim=8,
-                         caption_channels=TEXT_DIM, in_channels=8, out_channels=8, patch_size=(1, 1, 1), sample_size=8)
+    config = ModelConfig(
+        num_layers=1,
+        num_heads=2,
+        head_dim=8,
+        cross_num_heads=2,
+        cross_head_dim=8,
+        caption_channels=TEXT_DIM,
+        in_channels=8,
+        out_channels=8,
+        patch_size=(1, 1, 1),
+        sample_size=8,
+    )
     pipe = SanaVideoPipeline(
-        SanaVideoTransformer(config), vae, TextEncoderForTests(), SamplerConfig("dpm", 8.0), PipelineOptions())
-    out = pipe("a red circle", height=32, width=32, frames=17, num_inference_steps=2, output_type="np", progress=False)
+        SanaVideoTransformer(config), vae, TextEncoderForTests(), SamplerConfig("dpm", 8.0), PipelineOptions()
+    )
+    out = pipe(
+        "a red circle",
+        height=32,
+        width=32,
+        frames=17,
+        num_inference_steps=2,
+        output_type="np",
+        progress=False,
+    )
     assert out.frames.shape == (1, 17, 32, 32, 3)
     with pytest.raises(ValueError, match=r"frames must be 8k\+1 .*temporal stride 8\), got 13"):
         pipe("a red circle", height=32, width=32, frames=13, progress=False)
@@ -337,7 +412,9 @@ def test_bad_model_paths(tiny_folders, tmp_path, monkeypatch):
         SanaVideoPipeline.from_pretrained(broken)
     # no path: the embedded model; its absence names where it looked
     monkeypatch.setattr(pipeline_module, "DEFAULT_MODEL_DIR", tmp_path / "assets" / "shapes-tiny")
-    with pytest.raises(FileNotFoundError, match=r"embedded default model .*assets/shapes-tiny/model_index.json"):
+    with pytest.raises(
+        FileNotFoundError, match=r"embedded default model .*assets/shapes-tiny/model_index.json"
+    ):
         SanaVideoPipeline.from_pretrained()
     # once it exists, no path loads it
     shutil.copytree(tiny_folders["dpm"], tmp_path / "assets" / "shapes-tiny")
@@ -352,8 +429,17 @@ def test_resolution_binning_and_crop():
     from sanavideo.model import SanaVideoTransformer
     from sanavideo.pipeline import resize_and_crop
 
-    config = ModelConfig(num_layers=1, num_heads=2, head_dim=8, cross_num_heads=2, cross_head_dim=8,
-                         caption_channels=TEXT_DIM, in_channels=4, out_channels=4, sample_size=30)
+    config = ModelConfig(
+        num_layers=1,
+        num_heads=2,
+        head_dim=8,
+        cross_num_heads=2,
+        cross_head_dim=8,
+        caption_channels=TEXT_DIM,
+        in_channels=4,
+        out_channels=4,
+        sample_size=30,
+    )
     pipe = SanaVideoPipeline(SanaVideoTransformer(config), tiny_vae())
     size = pipe.check_size(500, 900, 81)
     assert (size.gen_height, size.gen_width) == (480, 832) and size.latent_shape == (4, 21, 60, 104)

@@ -42,8 +42,16 @@ def tiny_text_encoder(seed: int = 0):
 
     torch.manual_seed(seed)
     config = Gemma2Config(
-        vocab_size=64, hidden_size=TEXT_DIM, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=8, max_position_embeddings=512, pad_token_id=0, bos_token_id=2,
+        vocab_size=64,
+        hidden_size=TEXT_DIM,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        bos_token_id=2,
         eos_token_id=1,
     )
     return Gemma2Model(config).eval()
@@ -54,9 +62,13 @@ def tiny_vae(seed: int = 0):
 
     torch.manual_seed(seed)
     return AutoencoderKLWan(
-        base_dim=8, z_dim=LATENT_CHANNELS, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+        base_dim=8,
+        z_dim=LATENT_CHANNELS,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
         temperal_downsample=[False, True, True],
-        latents_mean=[0.3, -0.2, 0.1, 0.5], latents_std=[1.5, 0.8, 2.0, 1.2],
+        latents_mean=[0.3, -0.2, 0.1, 0.5],
+        latents_std=[1.5, 0.8, 2.0, 1.2],
     ).eval()
 
 
@@ -65,10 +77,22 @@ def tiny_transformer(seed: int = 0):
 
     torch.manual_seed(seed)
     model = SanaVideoTransformer3DModel(
-        in_channels=LATENT_CHANNELS, out_channels=LATENT_CHANNELS, num_attention_heads=2, attention_head_dim=8,
-        num_layers=2, num_cross_attention_heads=2, cross_attention_head_dim=8, cross_attention_dim=16,
-        caption_channels=TEXT_DIM, mlp_ratio=2.0, sample_size=8, patch_size=(1, 2, 2),
-        norm_elementwise_affine=False, norm_eps=1e-6, qk_norm="rms_norm_across_heads", rope_max_seq_len=64,
+        in_channels=LATENT_CHANNELS,
+        out_channels=LATENT_CHANNELS,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        num_layers=2,
+        num_cross_attention_heads=2,
+        cross_attention_head_dim=8,
+        cross_attention_dim=16,
+        caption_channels=TEXT_DIM,
+        mlp_ratio=2.0,
+        sample_size=8,
+        patch_size=(1, 2, 2),
+        norm_elementwise_affine=False,
+        norm_eps=1e-6,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=64,
     )
     with torch.no_grad():  # make every weight matter (some are zero- or one-initialised)
         g = torch.Generator().manual_seed(seed + 1)
@@ -81,7 +105,9 @@ def make_scheduler(sampler: str):
     from diffusers import DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler
 
     if sampler == "dpm":
-        return DPMSolverMultistepScheduler(use_flow_sigmas=True, flow_shift=8.0, prediction_type="flow_prediction")
+        return DPMSolverMultistepScheduler(
+            use_flow_sigmas=True, flow_shift=8.0, prediction_type="flow_prediction"
+        )
     return FlowMatchEulerDiscreteScheduler(shift=8.0)
 
 
@@ -91,8 +117,11 @@ def save_tiny_pipeline(folder: Path, sampler: str = "dpm", i2v: bool = False) ->
 
     cls = SanaImageToVideoPipeline if i2v else SanaVideoPipeline
     pipe = cls(
-        tokenizer=tiny_tokenizer(), text_encoder=tiny_text_encoder(), vae=tiny_vae(),
-        transformer=tiny_transformer(), scheduler=make_scheduler(sampler),
+        tokenizer=tiny_tokenizer(),
+        text_encoder=tiny_text_encoder(),
+        vae=tiny_vae(),
+        transformer=tiny_transformer(),
+        scheduler=make_scheduler(sampler),
     )
     pipe.save_pretrained(folder)
     return folder

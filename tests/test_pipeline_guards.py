@@ -12,8 +12,15 @@ from test_pipeline_fixtures import tiny_folders_fixture  # noqa: F401  (fixture)
 from sanavideo.pipeline import SanaVideoPipeline
 from sanavideo.sampling.streaming import shifted_timesteps
 
-FAST = dict(frames=5, height=32, width=32, num_inference_steps=2, use_resolution_binning=False, output_type="np",
-            progress=False)
+FAST = dict(
+    frames=5,
+    height=32,
+    width=32,
+    num_inference_steps=2,
+    use_resolution_binning=False,
+    output_type="np",
+    progress=False,
+)
 
 
 @pytest.fixture
@@ -60,7 +67,9 @@ def test_stream_takes_window_fresh_noise_and_the_flow_shift_from_the_model(pipe,
         return iter(())
 
     monkeypatch.setattr(module, "stream_latents", spy)
-    pipe.options = dataclasses.replace(pipe.options, stream_window=3, stream_fresh_noise=False, stream_steps=5)
+    pipe.options = dataclasses.replace(
+        pipe.options, stream_window=3, stream_fresh_noise=False, stream_steps=5
+    )
     list(pipe.stream("a red circle", frames=9, height=32, width=32))
     settings = seen["settings"]
     assert settings.window == 3 and settings.fresh_noise is False
@@ -82,6 +91,27 @@ def test_cli_passes_the_negative_prompt(tiny_folders, tmp_path, monkeypatch):  #
 
     monkeypatch.setattr(SanaVideoPipeline, "__call__", spy)
     out = tmp_path / "v.mp4"
-    assert main(["generate", "a red circle", "--negative-prompt", "ugly", "-o", str(out), "--model",
-                 str(tiny_folders["euler"]), "--frames", "5", "--height", "32", "--width", "32", "--steps", "1"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "a red circle",
+                "--negative-prompt",
+                "ugly",
+                "-o",
+                str(out),
+                "--model",
+                str(tiny_folders["euler"]),
+                "--frames",
+                "5",
+                "--height",
+                "32",
+                "--width",
+                "32",
+                "--steps",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert seen["negative_prompt"] == "ugly"

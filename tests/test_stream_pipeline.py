@@ -20,26 +20,53 @@ def pipe(tiny_folders):
 
 
 def test_stream_yields_decoded_chunks_equal_to_one_shot_decode(pipe):
-    chunks = list(pipe.stream("a red circle moves to the right", frames=29, height=32, width=32,
-                              chunk_frames=2, generator=torch.Generator().manual_seed(0)))
+    chunks = list(
+        pipe.stream(
+            "a red circle moves to the right",
+            frames=29,
+            height=32,
+            width=32,
+            chunk_frames=2,
+            generator=torch.Generator().manual_seed(0),
+        )
+    )
     # 29 frames = 8 latent frames -> chunks [2, 2, 2, 2]; the first gives 1 + 4 frames, the others 8
     assert [c.shape for c in chunks] == [(5, 32, 32, 3)] + [(8, 32, 32, 3)] * 3
     assert all(c.dtype == np.uint8 for c in chunks)
     # the same latents decoded at once give the same frames (up to uint8 rounding)
     cond, _ = pipe.encode_prompt(["a red circle moves to the right"])
-    latents = torch.cat([c.latents for c in stream_latents(
-        pipe.transformer, (1, 4, 8, 4, 4), PromptSchedule([(0, cond)]), StreamSettings(chunk_frames=2),
-        torch.Generator().manual_seed(0))], dim=2)
-    whole = ((pipe.vae.decode(latents) * 127.5 + 127.5).clamp(0, 255).round()[0].permute(1, 2, 3, 0).numpy())
+    latents = torch.cat(
+        [
+            c.latents
+            for c in stream_latents(
+                pipe.transformer,
+                (1, 4, 8, 4, 4),
+                PromptSchedule([(0, cond)]),
+                StreamSettings(chunk_frames=2),
+                torch.Generator().manual_seed(0),
+            )
+        ],
+        dim=2,
+    )
+    whole = (pipe.vae.decode(latents) * 127.5 + 127.5).clamp(0, 255).round()[0].permute(1, 2, 3, 0).numpy()
     streamed = np.concatenate(chunks).astype(np.float64)
     assert np.abs(streamed - whole).max() <= 1
 
 
 def test_stream_prompt_switch_keeps_frames_before_it(pipe):
     kwargs = dict(frames=29, height=32, width=32, chunk_frames=2)
-    base = np.concatenate(list(pipe.stream("a red circle", generator=torch.Generator().manual_seed(1), **kwargs)))
-    switched = np.concatenate(list(pipe.stream([(0, "a red circle"), (13, "a blue square")],
-                                               generator=torch.Generator().manual_seed(1), **kwargs)))
+    base = np.concatenate(
+        list(pipe.stream("a red circle", generator=torch.Generator().manual_seed(1), **kwargs))
+    )
+    switched = np.concatenate(
+        list(
+            pipe.stream(
+                [(0, "a red circle"), (13, "a blue square")],
+                generator=torch.Generator().manual_seed(1),
+                **kwargs,
+            )
+        )
+    )
     # frame 13 lies in latent frame 4 = the start of chunk 2 (video frames 13..20)
     assert np.array_equal(base[:13], switched[:13])
     assert not np.array_equal(base[13:], switched[13:])
@@ -47,9 +74,27 @@ def test_stream_prompt_switch_keeps_frames_before_it(pipe):
 
 def test_cli_stream_writes_incrementally(tiny_folders, tmp_path, capsys):
     out = tmp_path / "long.mp4"
-    args = ["generate", "a red circle", "-o", str(out), "--model", str(tiny_folders["euler"]), "--stream",
-            "--frames", "29", "--height", "32", "--width", "32", "--chunk-frames", "2", "--device", "cpu",
-            "--switch", "13:a blue square"]
+    args = [
+        "generate",
+        "a red circle",
+        "-o",
+        str(out),
+        "--model",
+        str(tiny_folders["euler"]),
+        "--stream",
+        "--frames",
+        "29",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--chunk-frames",
+        "2",
+        "--device",
+        "cpu",
+        "--switch",
+        "13:a blue square",
+    ]
     assert main(args) == 0
     frames, fps = read_video(out)
     assert frames.shape == (29, 32, 32, 3) and fps == pytest.approx(16)
@@ -58,12 +103,40 @@ def test_cli_stream_writes_incrementally(tiny_folders, tmp_path, capsys):
 
 def test_cli_stream_bad_switch_writes_nothing(tiny_folders, tmp_path):
     out = tmp_path / "x.mp4"
-    args = ["generate", "a red circle", "-o", str(out), "--model", str(tiny_folders["euler"]), "--stream",
-            "--frames", "9", "--height", "32", "--width", "32", "--switch", "soon:a square"]
+    args = [
+        "generate",
+        "a red circle",
+        "-o",
+        str(out),
+        "--model",
+        str(tiny_folders["euler"]),
+        "--stream",
+        "--frames",
+        "9",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--switch",
+        "soon:a square",
+    ]
     assert main(args) == 2
     assert not out.exists()
-    assert main(["generate", "a red circle", "-o", str(out), "--model", str(tiny_folders["euler"]),
-                 "--switch", "5:b"]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "a red circle",
+                "-o",
+                str(out),
+                "--model",
+                str(tiny_folders["euler"]),
+                "--switch",
+                "5:b",
+            ]
+        )
+        == 2
+    )
 
 
 def test_parse_switches():

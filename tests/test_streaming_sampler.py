@@ -21,8 +21,16 @@ from sanavideo.sampling.streaming import (
 )
 
 CFG = ModelConfig(
-    num_layers=2, num_heads=2, head_dim=12, cross_num_heads=2, cross_head_dim=12, caption_channels=16,
-    in_channels=4, out_channels=4, mlp_ratio=2.0, patch_size=(1, 2, 2),
+    num_layers=2,
+    num_heads=2,
+    head_dim=12,
+    cross_num_heads=2,
+    cross_head_dim=12,
+    caption_channels=16,
+    in_channels=4,
+    out_channels=4,
+    mlp_ratio=2.0,
+    patch_size=(1, 2, 2),
 )
 SHAPE = (1, 4, 7, 4, 4)
 
@@ -76,8 +84,11 @@ def reference_stream(model, shape, cond, settings, generator, first_frame=None):
 
 
 def run_stream(model, settings, prompts, seed=3, first_frame=None, shape=SHAPE):
-    chunks = list(stream_latents(model, shape, prompts, settings, torch.Generator().manual_seed(seed),
-                                 first_frame=first_frame))
+    chunks = list(
+        stream_latents(
+            model, shape, prompts, settings, torch.Generator().manual_seed(seed), first_frame=first_frame
+        )
+    )
     return chunks, torch.cat([c.latents for c in chunks], dim=2)
 
 
@@ -102,7 +113,9 @@ def test_stream_image_to_video_keeps_first_frame():
     first = torch.randn(1, 4, 1, 4, 4)
     settings = StreamSettings(chunk_frames=3)
     _, streamed = run_stream(model, settings, PromptSchedule([(0, cond)]), first_frame=first)
-    expected = reference_stream(model, SHAPE, cond, settings, torch.Generator().manual_seed(3), first_frame=first)
+    expected = reference_stream(
+        model, SHAPE, cond, settings, torch.Generator().manual_seed(3), first_frame=first
+    )
     assert torch.equal(streamed[:, :, :1], first)
     assert rel_err(streamed, expected) < 1e-5
 
@@ -114,8 +127,11 @@ def test_stream_with_cfg_runs_and_differs():
     _, guided = run_stream(model, StreamSettings(chunk_frames=3, guidance_scale=3.0), prompts)
     assert torch.isfinite(guided).all() and rel_err(guided, plain) > 1e-3
     with pytest.raises(ValueError, match="needs a negative prompt"):
-        next(stream_latents(model, SHAPE, PromptSchedule([(0, condition(1))]),
-                            StreamSettings(guidance_scale=2.0)))
+        next(
+            stream_latents(
+                model, SHAPE, PromptSchedule([(0, condition(1))]), StreamSettings(guidance_scale=2.0)
+            )
+        )
 
 
 def test_prompt_switch_changes_nothing_before_and_recaches_one_chunk(monkeypatch):
@@ -153,7 +169,9 @@ def test_prompt_switch_recache_matches_manual_reference():
         model(switched[:, :, 3:5], torch.zeros(1), b.embeds, b.mask, cache=cache)
         cache.advance()
         g = torch.Generator().manual_seed(3)
-        for shape in [(1, 4, 3, 4, 4)] + [(1, 4, 3, 4, 4)] * 3 + [(1, 4, 2, 4, 4)] * 4:  # skip chunks 0-1 noise
+        for shape in (
+            [(1, 4, 3, 4, 4)] + [(1, 4, 3, 4, 4)] * 3 + [(1, 4, 2, 4, 4)] * 4
+        ):  # skip chunks 0-1 noise
             draw_noise(shape, g)
         x = draw_noise((1, 4, 2, 4, 4), g)
         sig = [t / 1000 for t in settings.timesteps] + [0]
@@ -170,8 +188,9 @@ def test_window_limits_history():
     cond = condition(1)
     shape = (1, 4, 8, 4, 4)
     _, full = run_stream(model, StreamSettings(chunk_frames=2), PromptSchedule([(0, cond)]), shape=shape)
-    _, windowed = run_stream(model, StreamSettings(chunk_frames=2, window=1), PromptSchedule([(0, cond)]),
-                             shape=shape)
+    _, windowed = run_stream(
+        model, StreamSettings(chunk_frames=2, window=1), PromptSchedule([(0, cond)]), shape=shape
+    )
     assert torch.equal(windowed[:, :, :4], full[:, :, :4])  # chunks 0 and 1 see at most one earlier chunk
     assert rel_err(windowed[:, :, 4:], full[:, :, 4:]) > 1e-4
 
@@ -191,9 +210,15 @@ def test_settings_validation():
 
 def tiny_wan() -> WanVAE:
     torch.manual_seed(0)
-    module = AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 2, 2, 2], num_res_blocks=1,
-                              temperal_downsample=[False, True, True],
-                              latents_mean=[0.1, -0.2, 0.0, 0.3], latents_std=[1.5, 0.8, 1.0, 2.0])
+    module = AutoencoderKLWan(
+        base_dim=8,
+        z_dim=4,
+        dim_mult=[1, 2, 2, 2],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+        latents_mean=[0.1, -0.2, 0.0, 0.3],
+        latents_std=[1.5, 0.8, 1.0, 2.0],
+    )
     return WanVAE(module)
 
 

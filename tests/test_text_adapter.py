@@ -32,7 +32,9 @@ def test_chi_selection_keeps_bos_and_last_positions(encoder):
 
 def test_long_prompt_is_truncated_before_selection(encoder):
     prompt = "a red circle moves to the left on a black background"  # 11 words: 9 + 11 > 15
-    with pytest.warns(UserWarning, match="prompt of 20 tokens cut to the model's limit of 15 .*'a red circle moves"):
+    with pytest.warns(
+        UserWarning, match="prompt of 20 tokens cut to the model's limit of 15 .*'a red circle moves"
+    ):
         tokens = encoder.tokenize([prompt], use_chi=True)
     assert tokens.input_ids.tolist() == [ids(encoder, "<bos> : a red circle moves to the")]
     assert tokens.attention_mask.tolist() == [[1] * 8]
@@ -40,7 +42,9 @@ def test_long_prompt_is_truncated_before_selection(encoder):
 
 def test_negative_prompt_has_no_chi(encoder):
     with pytest.warns(UserWarning, match="prompt of 10 tokens cut to the model's limit of 8"):
-        tokens = encoder.tokenize(["blue square", "a green triangle moves up on a white background"], use_chi=False)
+        tokens = encoder.tokenize(
+            ["blue square", "a green triangle moves up on a white background"], use_chi=False
+        )
     assert tokens.input_ids.tolist() == [
         ids(encoder, "<bos> blue square <pad> <pad> <pad> <pad> <pad>"),
         ids(encoder, "<bos> a green triangle moves up on a"),  # truncated to max_length
@@ -52,8 +56,12 @@ def test_features_are_selected_after_encoding(encoder):
     """The kept features attended to the whole CHI + prompt sequence (selection after the encoder)."""
     embeds, mask = encoder.encode(["a red circle"], use_chi=True)
     assert embeds.shape == (1, 8, 16) and mask.tolist() == [[1, 1, 1, 1, 1, 0, 0, 0]]
-    full = encoder.tokenizer(["given a user prompt :\nuser prompt :a red circle"], padding="max_length",
-                             max_length=15, return_tensors="pt")
+    full = encoder.tokenizer(
+        ["given a user prompt :\nuser prompt :a red circle"],
+        padding="max_length",
+        max_length=15,
+        return_tensors="pt",
+    )
     with torch.no_grad():
         hidden = encoder.model(full.input_ids, attention_mask=full.attention_mask)[0]
     torch.testing.assert_close(embeds, hidden[:, [0, *range(-7, 0)]])
@@ -65,10 +73,15 @@ def test_features_are_selected_after_encoding(encoder):
 def test_matches_diffusers_encode_prompt(encoder):
     from diffusers import SanaVideoPipeline
 
-    ref = SanaVideoPipeline(tokenizer=encoder.tokenizer, text_encoder=encoder.model, vae=None, transformer=None,
-                            scheduler=None)
+    ref = SanaVideoPipeline(
+        tokenizer=encoder.tokenizer, text_encoder=encoder.model, vae=None, transformer=None, scheduler=None
+    )
     emb, mask, neg, neg_mask = ref.encode_prompt(
-        "A red circle", True, negative_prompt="blue square", device=torch.device("cpu"), max_sequence_length=8,
+        "A red circle",
+        True,
+        negative_prompt="blue square",
+        device=torch.device("cpu"),
+        max_sequence_length=8,
         complex_human_instruction=list(CHI),
     )
     ours, ours_mask = encoder.encode(["A red circle"], use_chi=True)
@@ -79,7 +92,9 @@ def test_matches_diffusers_encode_prompt(encoder):
 
 
 def test_no_chi_and_case_options():
-    enc = TextEncoder(tiny_tokenizer(), tiny_text_encoder(), PromptFormat(chi=None, max_length=6, lowercase=False))
+    enc = TextEncoder(
+        tiny_tokenizer(), tiny_text_encoder(), PromptFormat(chi=None, max_length=6, lowercase=False)
+    )
     tokens = enc.tokenize(["Red circle"], use_chi=True)  # CHI disabled: plain max_length tokens
     vocab = enc.tokenizer.get_vocab()
     assert tokens.input_ids.tolist() == [[vocab["<bos>"], vocab["<unk>"], vocab["circle"], 0, 0, 0]]

@@ -23,8 +23,12 @@ def test_shipped_configs_load(path):
 
 
 def test_configs_exist():
-    assert {p.name for p in CONFIGS} >= {"tiny-synthetic.yaml", "sana-video-2b-480p.yaml",
-                                         "sana-video-2b-480p-lora.yaml", "embedded-shapes.yaml"}
+    assert {p.name for p in CONFIGS} >= {
+        "tiny-synthetic.yaml",
+        "sana-video-2b-480p.yaml",
+        "sana-video-2b-480p-lora.yaml",
+        "embedded-shapes.yaml",
+    }
 
 
 def test_unknown_key_is_named(tmp_path):
@@ -66,9 +70,24 @@ def test_cli_help(command, capsys):
 
 def test_cli_train_runs_with_flags(tmp_path):
     out = tmp_path / "run"
-    code = main(["train", "--config", str(Path(__file__).resolve().parents[1] / "configs" / "tiny-synthetic.yaml"),
-                 "--output-dir", str(out), "--max-steps", "2", "--lora-rank", "2", "--device", "cpu",
-                 "data.batch_size=2", "log_every=1", "export=false"])
+    code = main(
+        [
+            "train",
+            "--config",
+            str(Path(__file__).resolve().parents[1] / "configs" / "tiny-synthetic.yaml"),
+            "--output-dir",
+            str(out),
+            "--max-steps",
+            "2",
+            "--lora-rank",
+            "2",
+            "--device",
+            "cpu",
+            "data.batch_size=2",
+            "log_every=1",
+            "export=false",
+        ]
+    )
     assert code == 0
     assert load_args(out / "config.yaml").lora.rank == 2
     assert (out / "checkpoints" / "step-00000002").is_dir()

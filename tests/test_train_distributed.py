@@ -18,18 +18,30 @@ from sanavideo.train import checkpoint as ckpt
 
 
 def run_args(out: Path, batch_size: int, **extra) -> TrainArgs:
-    data = {"output_dir": str(out), "max_steps": 4, "log_every": 2, "checkpoint_every": 0, "export": False,
-            "device": "cpu", "seed": 7,
-            "data": {"synthetic": {"num_samples": 16, "num_classes": 4}, "batch_size": batch_size},
-            "objective": {"i2v_prob": 0.5, "caption_dropout": 0.25},
-            "optim": {"lr": 1e-3, "warmup_steps": 2, "grad_clip": 0.5, "ema_decay": 0.5, "grad_accum": 1}}
+    data = {
+        "output_dir": str(out),
+        "max_steps": 4,
+        "log_every": 2,
+        "checkpoint_every": 0,
+        "export": False,
+        "device": "cpu",
+        "seed": 7,
+        "data": {"synthetic": {"num_samples": 16, "num_classes": 4}, "batch_size": batch_size},
+        "objective": {"i2v_prob": 0.5, "caption_dropout": 0.25},
+        "optim": {"lr": 1e-3, "warmup_steps": 2, "grad_clip": 0.5, "ema_decay": 0.5, "grad_accum": 1},
+    }
     data.update(extra)
     return TrainArgs.from_dict(data)
 
 
 def _worker(rank: int, world: int, port: int, out: str, extra: dict | None = None) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     torch.manual_seed(100 + rank)  # ranks start from different global RNG states
     train(run_args(Path(out), batch_size=2, **(extra or {})))

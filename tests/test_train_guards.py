@@ -66,8 +66,9 @@ def test_warmup_is_linear_and_clipping_uses_grad_clip(tmp_path, monkeypatch):
         return real_clip(params, max_norm, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy_clip)
-    args = make_args(tmp_path, max_steps=3, log_every=1, optim__warmup_steps=10, optim__lr=1e-3,
-                     optim__grad_clip=0.25)
+    args = make_args(
+        tmp_path, max_steps=3, log_every=1, optim__warmup_steps=10, optim__lr=1e-3, optim__grad_clip=0.25
+    )
     train(args)
     lrs = [json.loads(line)["lr"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert lrs == pytest.approx([1e-3 * 2 / 10, 1e-3 * 3 / 10, 1e-3 * 4 / 10])  # after steps 1, 2, 3
@@ -76,8 +77,14 @@ def test_warmup_is_linear_and_clipping_uses_grad_clip(tmp_path, monkeypatch):
 
 def test_block_causal_chunks_reach_the_model(tmp_path, monkeypatch):
     calls = _spy_forward(monkeypatch)
-    train(make_args(tmp_path, max_steps=1, objective__chunk_frames=1,
-                    data__synthetic={"num_samples": 8, "num_classes": 2, "frames": 3}))
+    train(
+        make_args(
+            tmp_path,
+            max_steps=1,
+            objective__chunk_frames=1,
+            data__synthetic={"num_samples": 8, "num_classes": 2, "frames": 3},
+        )
+    )
     assert calls and all(c == [1, 1, 1] for c in calls)
 
 
@@ -108,8 +115,12 @@ def test_two_lora_runs_from_init_from_give_identical_adapters(tmp_path):
     states = []
     for run, global_seed in (("a", 1), ("b", 2)):
         torch.manual_seed(global_seed)  # whatever the global RNG holds before the run
-        result = train(make_args(tmp_path / run, max_steps=1, lora__rank=4, model__init_from=str(tmp_path / "base")))
-        states.append(ckpt.load_safetensors(tmp_path / run / "checkpoints" / "step-00000001" / "model.safetensors"))
+        result = train(
+            make_args(tmp_path / run, max_steps=1, lora__rank=4, model__init_from=str(tmp_path / "base"))
+        )
+        states.append(
+            ckpt.load_safetensors(tmp_path / run / "checkpoints" / "step-00000001" / "model.safetensors")
+        )
     assert result.steps == 1 and any("lora_A" in k for k in states[0])
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
@@ -122,5 +133,7 @@ def test_caption_dropout_and_i2v_are_drawn_at_their_rates():
     rnd = StepNoise.draw(0, 1, 20_000, (1, 1, 1, 1), 1, args, torch.device("cpu"))
     assert rnd.drop.float().mean().item() == pytest.approx(0.1, abs=0.01)
     assert rnd.i2v.float().mean().item() == pytest.approx(0.3, abs=0.015)
-    none = StepNoise.draw(0, 1, 1000, (1, 1, 1, 1), 1, ObjectiveArgs(caption_dropout=0.0), torch.device("cpu"))
+    none = StepNoise.draw(
+        0, 1, 1000, (1, 1, 1, 1), 1, ObjectiveArgs(caption_dropout=0.0), torch.device("cpu")
+    )
     assert not none.drop.any()

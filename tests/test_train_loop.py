@@ -24,8 +24,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def make_args(tmp: Path, **changes) -> TrainArgs:
     base = {
-        "output_dir": str(tmp), "max_steps": 8, "log_every": 4, "checkpoint_every": 0, "export": False,
-        "device": "cpu", "seed": 3,
+        "output_dir": str(tmp),
+        "max_steps": 8,
+        "log_every": 4,
+        "checkpoint_every": 0,
+        "export": False,
+        "device": "cpu",
+        "seed": 3,
         "data": {"synthetic": dict(SYN), "batch_size": 4},
         "optim": {"lr": 2e-3, "warmup_steps": 5, "grad_clip": 1.0, "ema_decay": 0.9},
     }
@@ -45,8 +50,14 @@ def load_model(checkpoint: str | Path, name: str = "model.safetensors") -> SanaV
 
 
 def test_loss_falls_and_the_model_generates_its_class(tmp_path):
-    args = make_args(tmp_path, max_steps=200, log_every=50, objective__caption_dropout=0.0,
-                     optim__ema_decay=0.0, optim__warmup_steps=10)
+    args = make_args(
+        tmp_path,
+        max_steps=200,
+        log_every=50,
+        objective__caption_dropout=0.0,
+        optim__ema_decay=0.0,
+        optim__warmup_steps=10,
+    )
     result = train(args)
     first, last = sum(result.losses[:10]) / 10, sum(result.losses[-20:]) / 20
     # at init the loss is about E|eps - x0|^2 = 2 and more; a model that ignores x_sigma or the caption
@@ -188,11 +199,26 @@ def test_lora_trains_only_the_adapter_and_merges(tmp_path):
 
 
 def test_trainable_text_encoder_trains_and_is_saved(tmp_path):
-    te_config = {"model_type": "gemma2", "vocab_size": 64, "hidden_size": 24, "intermediate_size": 32,
-                 "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 12,
-                 "pad_token_id": 0}
-    args = make_args(tmp_path, max_steps=4, text_encoder__trainable=True, text_encoder__config=te_config,
-                     export=True, objective__null_caption="empty", objective__caption_dropout=0.5)
+    te_config = {
+        "model_type": "gemma2",
+        "vocab_size": 64,
+        "hidden_size": 24,
+        "intermediate_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 12,
+        "pad_token_id": 0,
+    }
+    args = make_args(
+        tmp_path,
+        max_steps=4,
+        text_encoder__trainable=True,
+        text_encoder__config=te_config,
+        export=True,
+        objective__null_caption="empty",
+        objective__caption_dropout=0.5,
+    )
     result = train(args)
     saved = ckpt.load_safetensors(Path(result.checkpoint) / "text_encoder.safetensors")
     from transformers import AutoConfig, AutoModel
@@ -215,8 +241,15 @@ def test_trainable_text_encoder_trains_and_is_saved(tmp_path):
 
 
 def test_block_causal_and_i2v_training_run(tmp_path):
-    result = train(make_args(tmp_path, max_steps=3, objective__chunk_frames=2, objective__i2v_prob=0.5,
-                             model__gradient_checkpointing=True))
+    result = train(
+        make_args(
+            tmp_path,
+            max_steps=3,
+            objective__chunk_frames=2,
+            objective__i2v_prob=0.5,
+            model__gradient_checkpointing=True,
+        )
+    )
     assert result.steps == 3 and all(torch.isfinite(torch.tensor(result.losses)))
 
 
@@ -294,7 +327,9 @@ def test_lora_initialisation_depends_on_the_seed_only():
     adapters = []
     for global_seed, seed in ((1, 5), (2, 5), (1, 6)):
         torch.manual_seed(global_seed)  # e.g. a model loaded by init_from leaves the global RNG anywhere
-        model = add_lora(SanaVideoTransformer(PRESETS["tiny"]), lora_config(4, None, 0.0, ["attn.qkv"]), seed=seed)
+        model = add_lora(
+            SanaVideoTransformer(PRESETS["tiny"]), lora_config(4, None, 0.0, ["attn.qkv"]), seed=seed
+        )
         adapters.append({n: p.detach().clone() for n, p in model.named_parameters() if "lora_A" in n})
     assert adapters[0] and all(torch.equal(adapters[0][n], adapters[1][n]) for n in adapters[0])
     assert not all(torch.equal(adapters[0][n], adapters[2][n]) for n in adapters[0])

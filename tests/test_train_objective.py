@@ -36,8 +36,9 @@ def test_schedule_is_the_shifted_discrete_logit_normal():
 @pytest.mark.parametrize("mode", ["scaled", "sorted", "shared"])
 def test_chunk_sigmas_never_decrease_with_the_chunk_index(mode):
     g = torch.Generator().manual_seed(1)
-    sig = chunk_sigmas(torch.randn(500, 4, generator=g), torch.rand(500, 4, generator=g),
-                       ObjectiveArgs(chunk_timesteps=mode))
+    sig = chunk_sigmas(
+        torch.randn(500, 4, generator=g), torch.rand(500, 4, generator=g), ObjectiveArgs(chunk_timesteps=mode)
+    )
     assert sig.shape == (500, 4)
     assert (sig[:, 1:] >= sig[:, :-1]).all()
     assert ((sig >= 0) & (sig <= 1)).all()
@@ -113,7 +114,11 @@ def test_block_causal_training_is_causal():
     assert grad[:, :, 2:].abs().max() == 0.0  # exactly zero for chunks 1 and 2
     assert grad[:, :, :2].abs().max() > 0
     # chunk 1's loss does see chunk 0 (the mask is causal, not block-diagonal)
-    (grad1,) = torch.autograd.grad(frame_losses(
-        model(nb.noisy, nb.timestep, torch.randn(2, 5, 24), torch.ones(2, 5), chunk_frames=chunks),
-        nb.target)[:, 2:4].sum(), x0)
+    (grad1,) = torch.autograd.grad(
+        frame_losses(
+            model(nb.noisy, nb.timestep, torch.randn(2, 5, 24), torch.ones(2, 5), chunk_frames=chunks),
+            nb.target,
+        )[:, 2:4].sum(),
+        x0,
+    )
     assert grad1[:, :, :2].abs().max() > 0 and grad1[:, :, 4:].abs().max() == 0.0

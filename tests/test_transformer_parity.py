@@ -23,16 +23,40 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 
 CONFIGS = {
     "p122-2heads": ModelConfig(
-        num_layers=2, num_heads=2, head_dim=16, cross_num_heads=2, cross_head_dim=16, caption_channels=24,
-        in_channels=4, out_channels=4, mlp_ratio=2.0, patch_size=(1, 2, 2),
+        num_layers=2,
+        num_heads=2,
+        head_dim=16,
+        cross_num_heads=2,
+        cross_head_dim=16,
+        caption_channels=24,
+        in_channels=4,
+        out_channels=4,
+        mlp_ratio=2.0,
+        patch_size=(1, 2, 2),
     ),
     "p111-4heads-d8": ModelConfig(
-        num_layers=2, num_heads=4, head_dim=8, cross_num_heads=2, cross_head_dim=16, caption_channels=16,
-        in_channels=6, out_channels=6, mlp_ratio=2.5, patch_size=(1, 1, 1),
+        num_layers=2,
+        num_heads=4,
+        head_dim=8,
+        cross_num_heads=2,
+        cross_head_dim=16,
+        caption_channels=16,
+        in_channels=6,
+        out_channels=6,
+        mlp_ratio=2.5,
+        patch_size=(1, 1, 1),
     ),
     "p122-3heads-d12-3layers": ModelConfig(
-        num_layers=3, num_heads=3, head_dim=12, cross_num_heads=3, cross_head_dim=12, caption_channels=20,
-        in_channels=4, out_channels=4, mlp_ratio=3.0, patch_size=(1, 2, 2),
+        num_layers=3,
+        num_heads=3,
+        head_dim=12,
+        cross_num_heads=3,
+        cross_head_dim=12,
+        caption_channels=20,
+        in_channels=4,
+        out_channels=4,
+        mlp_ratio=3.0,
+        patch_size=(1, 2, 2),
     ),
 }
 
@@ -123,8 +147,9 @@ def test_upstream_numerics_truncate_timesteps(tmp_path):
     """Upstream truncates t to an integer inside the model; diffusers does not (docs/reference.md §6.1 item 3)."""
     cfg = CONFIGS["p122-2heads"]
     ours, ref = pair(cfg, tmp_path)
-    upstream = SanaVideoTransformer(ours.config.replace(integer_timesteps=True, linear_attn_eps=1e-15,
-                                                        cross_norm_eps=1e-5))
+    upstream = SanaVideoTransformer(
+        ours.config.replace(integer_timesteps=True, linear_attn_eps=1e-15, cross_norm_eps=1e-5)
+    )
     upstream.load_state_dict(ours.state_dict())
     g = torch.Generator().manual_seed(4)
     x = torch.randn(1, 4, 3, 4, 4, generator=g)
@@ -142,5 +167,9 @@ def test_diffusers_config_round_trip():
         from sanavideo.convert.io import config_from_diffusers
 
         back = config_from_diffusers(config_to_diffusers(cfg))
-        assert back.replace(integer_timesteps=True, linear_attn_eps=1e-8, cross_norm_eps=1e-6,
-                            sample_size=cfg.sample_size) == cfg
+        assert (
+            back.replace(
+                integer_timesteps=True, linear_attn_eps=1e-8, cross_norm_eps=1e-6, sample_size=cfg.sample_size
+            )
+            == cfg
+        )

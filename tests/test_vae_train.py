@@ -87,4 +87,9 @@ def test_object_crops_contain_the_object_and_keep_pixels_per_step():
     mid = crops[:, 4].to(torch.int16)
     on_object = (mid - mid[:, :1, :1]).abs().amax(-1) > 12  # (12, 32, 32)
     assert bool(on_object.flatten(1).any(1).all())  # every crop shows its object
-    assert window_batches((17, 33), 8, crop=32, size=64) == [(17, 8, 0), (33, 4, 0), (17, 32, 32), (33, 16, 32)]
+    assert window_batches((17, 33), 8, crop=32, size=64) == [
+        (17, 8, 0),
+        (33, 4, 0),
+        (17, 32, 32),
+        (33, 16, 32),
+    ]

@@ -12,7 +12,9 @@ from sanavideo.video_io import VideoWriter, load_image, read_video, write_video
 def frames(t=9, h=32, w=48, seed=0) -> np.ndarray:
     """Smooth moving gradients (H.264-friendly), uint8 (T, H, W, 3)."""
     y, x = np.mgrid[0:h, 0:w]
-    out = [np.stack([(x * 5 + 10 * i) % 256, (y * 7) % 256, np.full_like(x, 40 * (i % 6))], -1) for i in range(t)]
+    out = [
+        np.stack([(x * 5 + 10 * i) % 256, (y * 7) % 256, np.full_like(x, 40 * (i % 6))], -1) for i in range(t)
+    ]
     return np.asarray(out, dtype=np.uint8)
 
 

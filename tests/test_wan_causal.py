@@ -12,7 +12,11 @@ from sanavideo.train.vae import VAE_PRESETS
 
 def _tiny(patch: bool) -> AutoencoderKLWan:
     torch.manual_seed(0)
-    config = dict(VAE_PRESETS["test"]) if patch else dict(VAE_PRESETS["embedded-light"], base_dim=8, decoder_base_dim=8)
+    config = (
+        dict(VAE_PRESETS["test"])
+        if patch
+        else dict(VAE_PRESETS["embedded-light"], base_dim=8, decoder_base_dim=8)
+    )
     return AutoencoderKLWan(**config).eval()
 
 
@@ -26,7 +30,9 @@ def test_whole_clip_matches_diffusers(patch):
         assert ours.shape == ref.shape == (2, 2 * vae.config.z_dim, 5, 4, 4)
         torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
         z = ref[:, : vae.config.z_dim]
-        torch.testing.assert_close(decode_latents(vae, z).clamp(-1, 1), vae.decode(z).sample, atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            decode_latents(vae, z).clamp(-1, 1), vae.decode(z).sample, atol=1e-5, rtol=0
+        )
 
 
 def test_chunked_decode_equals_one_shot_and_carries_gradients():
@@ -69,5 +75,9 @@ def test_bounded_pieces_give_the_same_values(max_pixels):
         ref = vae.encode(x).latent_dist.parameters
         torch.testing.assert_close(encode_moments(vae, x, max_pixels=max_pixels), ref, atol=1e-5, rtol=0)
         z = ref[:, : vae.config.z_dim]
-        torch.testing.assert_close(decode_latents(vae, z, max_pixels=max_pixels).clamp(-1, 1), vae.decode(z).sample,
-                                   atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            decode_latents(vae, z, max_pixels=max_pixels).clamp(-1, 1),
+            vae.decode(z).sample,
+            atol=1e-5,
+            rtol=0,
+        )

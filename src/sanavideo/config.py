@@ -114,7 +114,9 @@ class ModelConfig:
                 f"{self.hidden_size} ({self.num_heads}x{self.head_dim})"
             )
         if self.t_kernel_size != 3:
-            raise ValueError(f"only a temporal kernel of 3 is supported (as released), got {self.t_kernel_size}")
+            raise ValueError(
+                f"only a temporal kernel of 3 is supported (as released), got {self.t_kernel_size}"
+            )
 
     @property
     def hidden_size(self) -> int:
@@ -155,12 +157,30 @@ PRESETS: dict[str, ModelConfig] = {
     ),
     # tiny configs for tests
     "tiny": ModelConfig(
-        num_layers=2, num_heads=2, head_dim=16, cross_num_heads=2, cross_head_dim=16, caption_channels=24,
-        in_channels=4, out_channels=4, mlp_ratio=2.0, patch_size=(1, 2, 2), sample_size=8,
+        num_layers=2,
+        num_heads=2,
+        head_dim=16,
+        cross_num_heads=2,
+        cross_head_dim=16,
+        caption_channels=24,
+        in_channels=4,
+        out_channels=4,
+        mlp_ratio=2.0,
+        patch_size=(1, 2, 2),
+        sample_size=8,
     ),
     "tiny-p1": ModelConfig(
-        num_layers=2, num_heads=4, head_dim=8, cross_num_heads=2, cross_head_dim=16, caption_channels=16,
-        in_channels=4, out_channels=4, mlp_ratio=2.5, patch_size=(1, 1, 1), sample_size=8,
+        num_layers=2,
+        num_heads=4,
+        head_dim=8,
+        cross_num_heads=2,
+        cross_head_dim=16,
+        caption_channels=16,
+        in_channels=4,
+        out_channels=4,
+        mlp_ratio=2.5,
+        patch_size=(1, 1, 1),
+        sample_size=8,
     ),
 }
 

@@ -192,7 +192,9 @@ def read_json(path: str | Path):
     try:
         return json.loads(read_text(path))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+        raise ValueError(
+            f"{path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})"
+        ) from None
 
 
 def read_yaml(path: str | Path):
@@ -215,4 +217,6 @@ def load_safetensors(path: str | Path) -> dict:
     except (SafetensorError, OSError) as err:
         if isinstance(err, FileNotFoundError):
             raise
-        raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupt?): {err}") from None
+        raise ValueError(
+            f"{path} is not a readable safetensors file (truncated or corrupt?): {err}"
+        ) from None

@@ -83,12 +83,29 @@ DIFFUSERS_COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "sche
 # diffusers' resolution bins (height, width) by aspect ratio h/w, for the 480p (sample_size 30) and
 # 720p (sample_size 22) models. Other models generate at the requested size.
 ASPECT_RATIO_480_BIN: dict[float, tuple[int, int]] = {
-    0.5: (448, 896), 0.57: (480, 832), 0.68: (528, 768), 0.78: (560, 720), 1.0: (624, 624), 1.13: (672, 592),
-    1.29: (720, 560), 1.46: (768, 528), 1.67: (816, 496), 1.75: (832, 480), 2.0: (896, 448),
+    0.5: (448, 896),
+    0.57: (480, 832),
+    0.68: (528, 768),
+    0.78: (560, 720),
+    1.0: (624, 624),
+    1.13: (672, 592),
+    1.29: (720, 560),
+    1.46: (768, 528),
+    1.67: (816, 496),
+    1.75: (832, 480),
+    2.0: (896, 448),
 }
 ASPECT_RATIO_720_BIN: dict[float, tuple[int, int]] = {
-    0.5: (672, 1344), 0.57: (704, 1280), 0.68: (800, 1152), 0.78: (832, 1088), 1.0: (960, 960),
-    1.13: (1024, 896), 1.29: (1088, 832), 1.46: (1152, 800), 1.67: (1248, 736), 1.75: (1280, 704),
+    0.5: (672, 1344),
+    0.57: (704, 1280),
+    0.68: (800, 1152),
+    0.78: (832, 1088),
+    1.0: (960, 960),
+    1.13: (1024, 896),
+    1.29: (1088, 832),
+    1.46: (1152, 800),
+    1.67: (1248, 736),
+    1.75: (1280, 704),
     2.0: (1344, 672),
 }
 RESOLUTION_BINS = {30: ASPECT_RATIO_480_BIN, 22: ASPECT_RATIO_720_BIN}
@@ -165,25 +182,44 @@ def sampler_from_diffusers_config(config: dict[str, Any]) -> SamplerConfig:
     name = config.get("_class_name")
     if name == "DPMSolverMultistepScheduler":
         required = {
-            "use_flow_sigmas": True, "prediction_type": "flow_prediction", "algorithm_type": "dpmsolver++",
-            "solver_order": 2, "solver_type": "midpoint", "final_sigmas_type": "zero",
+            "use_flow_sigmas": True,
+            "prediction_type": "flow_prediction",
+            "algorithm_type": "dpmsolver++",
+            "solver_order": 2,
+            "solver_type": "midpoint",
+            "final_sigmas_type": "zero",
         }
-        off = {"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_dynamic_shifting", "thresholding"}
+        off = {
+            "use_karras_sigmas",
+            "use_exponential_sigmas",
+            "use_beta_sigmas",
+            "use_dynamic_shifting",
+            "thresholding",
+        }
         bad = [f"{k}={config.get(k)!r} (need {v!r})" for k, v in required.items() if config.get(k, v) != v]
         bad += [f"{k}=True (unsupported)" for k in sorted(off) if config.get(k)]
         if bad:
-            raise ValueError(f"DPMSolverMultistepScheduler settings not reproduced by the flow DPM sampler: {bad}")
+            raise ValueError(
+                f"DPMSolverMultistepScheduler settings not reproduced by the flow DPM sampler: {bad}"
+            )
         return SamplerConfig("dpm", float(config.get("flow_shift", 1.0)))
     if name == "FlowMatchEulerDiscreteScheduler":
         off = {
-            "use_dynamic_shifting", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
-            "invert_sigmas", "shift_terminal", "stochastic_sampling",
+            "use_dynamic_shifting",
+            "use_karras_sigmas",
+            "use_exponential_sigmas",
+            "use_beta_sigmas",
+            "invert_sigmas",
+            "shift_terminal",
+            "stochastic_sampling",
         }
         bad = [f"{k}={config.get(k)!r} (unsupported)" for k in sorted(off) if config.get(k)]
         if config.get("num_train_timesteps", 1000) != 1000:
             bad.append(f"num_train_timesteps={config['num_train_timesteps']} (need 1000)")
         if bad:
-            raise ValueError(f"FlowMatchEulerDiscreteScheduler settings not reproduced by the flow Euler sampler: {bad}")
+            raise ValueError(
+                f"FlowMatchEulerDiscreteScheduler settings not reproduced by the flow Euler sampler: {bad}"
+            )
         return SamplerConfig("euler", float(config.get("shift", 1.0)))
     raise ValueError(
         f"unsupported scheduler {name!r}; expected DPMSolverMultistepScheduler (flow sigmas) or "
@@ -193,8 +229,10 @@ def sampler_from_diffusers_config(config: dict[str, Any]) -> SamplerConfig:
 
 def _whole(name: str, value) -> int:
     """An integer size argument; 5.7 or "5" is an error, not silently 5."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) and not (
-        isinstance(value, float) and value.is_integer()
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        and not (isinstance(value, float) and value.is_integer())
     ):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     return int(value)
@@ -204,7 +242,16 @@ def _read_spec(file: Path) -> dict[str, Any]:
     data = read_yaml(file) if file.suffix in (".yaml", ".yml") else read_json(file)
     if not isinstance(data, dict):
         raise ValueError(f"{file} must hold a mapping (JSON object / YAML dict), got {type(data).__name__}")
-    known = {"transformer", "model_config", "vae", "vae_type", "text_encoder", "tokenizer", "sampler", "options"}
+    known = {
+        "transformer",
+        "model_config",
+        "vae",
+        "vae_type",
+        "text_encoder",
+        "tokenizer",
+        "sampler",
+        "options",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"{file}: unknown keys {unknown}; expected a subset of {sorted(known)}")
@@ -341,13 +388,17 @@ class SanaVideoPipeline:
 
         def spec_path(key: str) -> Path:
             if not spec.get(key):
-                raise ValueError(f"the model spec in {spec_dir} names no {key!r}; add it or pass {key}= explicitly")
+                raise ValueError(
+                    f"the model spec in {spec_dir} names no {key!r}; add it or pass {key}= explicitly"
+                )
             return (spec_dir / spec[key]).expanduser()
 
         # transformer
         if transformer is None:
             if layout == "diffusers":
-                transformer = SanaVideoTransformer.from_pretrained(_component_dir(root, "transformer"), dtype=dtype)
+                transformer = SanaVideoTransformer.from_pretrained(
+                    _component_dir(root, "transformer"), dtype=dtype
+                )
             elif layout == "upstream":
                 model_config = spec.get("model_config")
                 if isinstance(model_config, str):
@@ -375,7 +426,9 @@ class SanaVideoPipeline:
             text_encoder.format = prompt_format
         elif text_encoder is not None:
             if tokenizer is None:
-                raise ValueError("a text_encoder module was passed without its tokenizer; pass tokenizer= too")
+                raise ValueError(
+                    "a text_encoder module was passed without its tokenizer; pass tokenizer= too"
+                )
             text_encoder = TextEncoder(tokenizer, text_encoder, prompt_format)
         elif layout == "diffusers":
             index = read_json(root / "model_index.json")
@@ -383,7 +436,9 @@ class SanaVideoPipeline:
                 text_encoder = None  # prompt embeddings must then be passed to __call__
             else:
                 tokenizer_dir = _component_dir(root, "tokenizer")
-                text_encoder = load_text_encoder(_component_dir(root, "text_encoder"), tokenizer_dir, prompt_format)
+                text_encoder = load_text_encoder(
+                    _component_dir(root, "text_encoder"), tokenizer_dir, prompt_format
+                )
         elif layout == "upstream":
             tok = spec_path("tokenizer") if spec.get("tokenizer") else None
             text_encoder = load_text_encoder(spec_path("text_encoder"), tok, prompt_format)
@@ -401,7 +456,9 @@ class SanaVideoPipeline:
                 sampler = SamplerConfig()
         return cls(transformer, vae, text_encoder, sampler, options)
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> SanaVideoPipeline:
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> SanaVideoPipeline:
         """Move the transformer and text encoder to `device`/`dtype`; the VAE moves to `device` in float32."""
         self.transformer.to(device=device, dtype=dtype)
         if self.text_encoder is not None:
@@ -416,7 +473,10 @@ class SanaVideoPipeline:
 
     # -- checks --------------------------------------------------------------------------------------------
     def check_size(
-        self, height: int | None = None, width: int | None = None, frames: int | None = None,
+        self,
+        height: int | None = None,
+        width: int | None = None,
+        frames: int | None = None,
         use_resolution_binning: bool = True,
     ) -> GenerationSize:
         """Validate a request's size and return the shapes it will use; errors name actual and expected values."""
@@ -445,8 +505,15 @@ class SanaVideoPipeline:
             )
         latent_frames = (frames - 1) // t_stride + 1
         if latent_frames % patch_t:
-            raise ValueError(f"{latent_frames} latent frames are not a multiple of the temporal patch {patch_t}")
-        latent_shape = (self.vae.latent_channels, latent_frames, gen_height // s_stride, gen_width // s_stride)
+            raise ValueError(
+                f"{latent_frames} latent frames are not a multiple of the temporal patch {patch_t}"
+            )
+        latent_shape = (
+            self.vae.latent_channels,
+            latent_frames,
+            gen_height // s_stride,
+            gen_width // s_stride,
+        )
         return GenerationSize(height, width, frames, gen_height, gen_width, latent_shape)
 
     def memory_estimate(self, size: GenerationSize, batch: int = 1, cfg: bool = True) -> int:
@@ -487,7 +554,9 @@ class SanaVideoPipeline:
         """Text conditions for positive prompts (CHI, motion score) and negative prompts (neither); None for
         a list not given."""
         if self.text_encoder is None:
-            raise ValueError("this pipeline has no text encoder; pass prompt_embeds (and negative_prompt_embeds)")
+            raise ValueError(
+                "this pipeline has no text encoder; pass prompt_embeds (and negative_prompt_embeds)"
+            )
         cond = uncond = None
         if prompts is not None:
             prompts = [add_motion_score(p, motion_score) for p in prompts]
@@ -562,8 +631,9 @@ class SanaVideoPipeline:
         if (prompt is None) == (prompt_embeds is None):
             raise ValueError("pass exactly one of prompt and prompt_embeds")
         size = self.check_size(height, width, frames, use_resolution_binning)
-        self.check_memory(size, len([prompt] if isinstance(prompt, str) or prompt is None else prompt),
-                          guidance_scale > 1.0)
+        self.check_memory(
+            size, len([prompt] if isinstance(prompt, str) or prompt is None else prompt), guidance_scale > 1.0
+        )
         pixels = self._prepare_image(image, size.gen_height, size.gen_width) if image is not None else None
         do_cfg = guidance_scale > 1.0
 
@@ -574,7 +644,11 @@ class SanaVideoPipeline:
             cond, _ = self.encode_prompt(prompts, motion_score=motion_score)
         else:
             batch = prompt_embeds.shape[0]
-            mask = prompt_attention_mask if prompt_attention_mask is not None else torch.ones(prompt_embeds.shape[:2])
+            mask = (
+                prompt_attention_mask
+                if prompt_attention_mask is not None
+                else torch.ones(prompt_embeds.shape[:2])
+            )
             cond = TextCondition(prompt_embeds, mask)
         uncond = None
         if do_cfg and negative_prompt_embeds is not None:
@@ -583,7 +657,9 @@ class SanaVideoPipeline:
             uncond = TextCondition(negative_prompt_embeds, neg_mask)
         elif do_cfg:
             negative_prompt = opts.negative_prompt if negative_prompt is None else negative_prompt
-            negatives = [negative_prompt] * batch if isinstance(negative_prompt, str) else list(negative_prompt)
+            negatives = (
+                [negative_prompt] * batch if isinstance(negative_prompt, str) else list(negative_prompt)
+            )
             _, uncond = self.encode_prompt(negative_prompts=negatives)
         if uncond is not None and uncond.embeds.shape[0] != batch:
             if uncond.embeds.shape[0] != 1:
@@ -600,7 +676,9 @@ class SanaVideoPipeline:
             if tuple(latents.shape) != shape:
                 raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
             if not torch.isfinite(latents).all():
-                raise ValueError(f"latents must be finite; got {int((~torch.isfinite(latents)).sum())} NaN/inf values")
+                raise ValueError(
+                    f"latents must be finite; got {int((~torch.isfinite(latents)).sum())} NaN/inf values"
+                )
             noise = latents.to(device=device, dtype=torch.float32)
         else:
             noise = draw_noise(shape, generator, device)
@@ -608,12 +686,21 @@ class SanaVideoPipeline:
         # 4. image-to-video: the clean image latent becomes frame 0
         first_frame = None
         if pixels is not None:
-            first_frame = self.vae.encode(pixels).float().to(device).expand(batch, -1, -1, -1, -1)  # (B, C, 1, H', W')
+            first_frame = (
+                self.vae.encode(pixels).float().to(device).expand(batch, -1, -1, -1, -1)
+            )  # (B, C, 1, H', W')
 
         # 5. denoise
         out = denoise(
-            self.transformer, noise, sampler, steps, cond, uncond, guidance_scale,
-            first_frame=first_frame, progress=progress,
+            self.transformer,
+            noise,
+            sampler,
+            steps,
+            cond,
+            uncond,
+            guidance_scale,
+            first_frame=first_frame,
+            progress=progress,
         )
         if output_type == "latent":
             return SanaVideoPipelineOutput(frames=out)
@@ -622,7 +709,9 @@ class SanaVideoPipeline:
         video = self.vae.decode(out).float()  # (B, 3, T, H, W) in [-1, 1]
         if (size.gen_height, size.gen_width) != (size.height, size.width):
             video = resize_and_crop(video, size.height, size.width)
-        video = (video / 2 + 0.5).clamp(0, 1).permute(0, 2, 1, 3, 4).cpu()  # (B, 3, T, H, W) -> (B, T, 3, H, W)
+        video = (
+            (video / 2 + 0.5).clamp(0, 1).permute(0, 2, 1, 3, 4).cpu()
+        )  # (B, 3, T, H, W) -> (B, T, 3, H, W)
         if output_type == "pt":
             return SanaVideoPipelineOutput(frames=video)
         array = video.permute(0, 1, 3, 4, 2).numpy()  # (B, T, 3, H, W) -> (B, T, H, W, 3)
@@ -630,7 +719,6 @@ class SanaVideoPipeline:
             return SanaVideoPipelineOutput(frames=array)
         pil = [[Image.fromarray(f) for f in to_uint8_frames(clip)] for clip in array]
         return SanaVideoPipelineOutput(frames=pil)
-
 
     # -- streaming (LongSANA) ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -662,12 +750,16 @@ class SanaVideoPipeline:
         Defaults come from the model's options (`stream_*`). Memory stays constant in `frames`.
         """
         if not isinstance(self.vae, WanVAE):
-            raise ValueError(f"streaming decode needs the causal Wan VAE; this model has {type(self.vae).__name__}")
+            raise ValueError(
+                f"streaming decode needs the causal Wan VAE; this model has {type(self.vae).__name__}"
+            )
         switches = [(0, prompt)] if isinstance(prompt, str) else [(int(f), str(p)) for f, p in prompt]
         size = self.check_size(height, width, frames, use_resolution_binning=False)
         opts = self.options
         steps = opts.stream_steps if steps is None else steps
-        timesteps = StreamSettings.timesteps if steps is None else shifted_timesteps(steps, self.sampler.flow_shift)
+        timesteps = (
+            StreamSettings.timesteps if steps is None else shifted_timesteps(steps, self.sampler.flow_shift)
+        )
         settings = StreamSettings(
             chunk_frames=opts.stream_chunk_frames if chunk_frames is None else chunk_frames,
             timesteps=timesteps,
@@ -692,8 +784,15 @@ class SanaVideoPipeline:
             pixels = self._prepare_image(image, size.gen_height, size.gen_width)
             first_frame = self.vae.encode(pixels).float().to(device)  # (1, C, 1, H', W')
         decoder = WanStreamDecoder(self.vae)
-        chunks = stream_latents(self.transformer, (1, *size.latent_shape), schedule, settings, generator,
-                                first_frame=first_frame, device=device)
+        chunks = stream_latents(
+            self.transformer,
+            (1, *size.latent_shape),
+            schedule,
+            settings,
+            generator,
+            first_frame=first_frame,
+            device=device,
+        )
 
         def frames() -> Iterator[np.ndarray]:
             for chunk in chunks:
@@ -710,7 +809,9 @@ def resize_and_crop(video: torch.Tensor, height: int, width: int) -> torch.Tenso
     batch, channels, frames, h, w = video.shape
     ratio = max(height / h, width / w)
     new_h, new_w = int(h * ratio), int(w * ratio)
-    flat = video.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, h, w)  # (B, C, T, h, w) -> (B*T, C, h, w)
+    flat = video.permute(0, 2, 1, 3, 4).reshape(
+        batch * frames, channels, h, w
+    )  # (B, C, T, h, w) -> (B*T, C, h, w)
     flat = torch.nn.functional.interpolate(flat, size=(new_h, new_w), mode="bilinear", align_corners=False)
     top, left = (new_h - height) // 2, (new_w - width) // 2
     flat = flat[:, :, top : top + height, left : left + width]

@@ -46,7 +46,9 @@ def to_uint8_frames(frames: np.ndarray) -> np.ndarray:
 def _check_suffix(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
-        raise ValueError(f"unsupported output suffix {path.suffix!r} for {path}; expected one of {VIDEO_SUFFIXES}")
+        raise ValueError(
+            f"unsupported output suffix {path.suffix!r} for {path}; expected one of {VIDEO_SUFFIXES}"
+        )
     return suffix
 
 
@@ -135,7 +137,9 @@ class VideoWriter:
             elif self.suffix == ".gif":
                 duration_ms = 1000.0 / self.fps
                 first, *rest = self._gif_frames
-                first.save(self._tmp, format="GIF", save_all=True, append_images=rest, duration=duration_ms, loop=0)
+                first.save(
+                    self._tmp, format="GIF", save_all=True, append_images=rest, duration=duration_ms, loop=0
+                )
                 publish(self._tmp, self.path)
             else:
                 for frame_file in sorted(self._tmp.iterdir()):
@@ -162,7 +166,10 @@ class VideoWriter:
     def written_name(self) -> str:
         """What to tell the user was written: the file, or for PNG frames the pattern of their names."""
         if self.suffix == ".png":
-            return str(self.path.parent / f"{self.path.stem}_00000.png ... {self.path.stem}_{self.frames_written - 1:05d}.png")
+            return str(
+                self.path.parent
+                / f"{self.path.stem}_00000.png ... {self.path.stem}_{self.frames_written - 1:05d}.png"
+            )
         return str(self.path)
 
     def abort(self) -> None:

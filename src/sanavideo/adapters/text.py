@@ -60,7 +60,9 @@ def resolve_chi(chi: str | Sequence[str] | None) -> tuple[str, ...] | None:
         return None
     if isinstance(chi, str):
         if chi not in CHI_PRESETS:
-            raise ValueError(f"unknown CHI preset {chi!r}; expected one of {sorted(CHI_PRESETS)} or a list of lines")
+            raise ValueError(
+                f"unknown CHI preset {chi!r}; expected one of {sorted(CHI_PRESETS)} or a list of lines"
+            )
         return CHI_PRESETS[chi]
     lines = tuple(str(line) for line in chi)
     return lines or None
@@ -131,7 +133,9 @@ class TextEncoder:
     def _clean(self, prompts: Sequence[str]) -> list[str]:
         return [p.lower().strip() if self.format.lowercase else p for p in prompts]
 
-    def _tokenize_all(self, prompts: Sequence[str], use_chi: bool) -> tuple[TokenizedPrompts, list[int] | None]:
+    def _tokenize_all(
+        self, prompts: Sequence[str], use_chi: bool
+    ) -> tuple[TokenizedPrompts, list[int] | None]:
         """Tokens of the full sequence the encoder sees, and the positions to keep (None: keep all)."""
         prompts = self._clean(prompts)
         chi = self.format.chi if use_chi else None
@@ -145,10 +149,11 @@ class TextEncoder:
             if len(ids) > max_length:
                 import warnings
 
-                shown = prompt if chi is None else prompt[len(chi_text):]
+                shown = prompt if chi is None else prompt[len(chi_text) :]
                 warnings.warn(
                     f"prompt of {len(ids)} tokens cut to the model's limit of {max_length} "
-                    f"(the end is dropped): {shown[:60]!r}...", stacklevel=3
+                    f"(the end is dropped): {shown[:60]!r}...",
+                    stacklevel=3,
                 )
         tokens = self.tokenizer(
             list(prompts),
@@ -200,5 +205,7 @@ def load_text_encoder(
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json; expected a transformers model folder")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-    model = AutoModel.from_pretrained(path, dtype=dtype) if dtype is not None else AutoModel.from_pretrained(path)
+    model = (
+        AutoModel.from_pretrained(path, dtype=dtype) if dtype is not None else AutoModel.from_pretrained(path)
+    )
     return TextEncoder(tokenizer, model, prompt_format)

@@ -64,7 +64,11 @@ class _DiffusersVAE:
     def _shaped_stats(self) -> tuple[torch.Tensor, torch.Tensor, float]:
         mean, std, scale = self._stats()
         shape = (1, self.latent_channels, 1, 1, 1)  # (C,) -> broadcast over (B, C, T, H, W)
-        return mean.view(shape).to(self.device, self.dtype), std.view(shape).to(self.device, self.dtype), scale
+        return (
+            mean.view(shape).to(self.device, self.dtype),
+            std.view(shape).to(self.device, self.dtype),
+            scale,
+        )
 
     @torch.no_grad()
     def encode(self, video: torch.Tensor) -> torch.Tensor:
@@ -143,7 +147,9 @@ def wrap_vae(vae: torch.nn.Module | VideoVAE) -> VideoVAE:
     """Wrap a diffusers autoencoder module in its adapter (an adapter is returned as is)."""
     if not isinstance(vae, torch.nn.Module):
         if not isinstance(vae, VideoVAE):
-            raise TypeError(f"{type(vae).__name__} does not implement the VideoVAE protocol (encode, decode, strides)")
+            raise TypeError(
+                f"{type(vae).__name__} does not implement the VideoVAE protocol (encode, decode, strides)"
+            )
         return vae
     name = type(vae).__name__
     if name not in VAE_CLASSES:

@@ -34,7 +34,9 @@ def _frames_per_call(height: int, width: int, stride: int, max_pixels: int) -> i
     return max(1, max_pixels // (height * width * stride)) * stride
 
 
-def encode_moments(module: torch.nn.Module, video: torch.Tensor, max_pixels: int = MAX_PIXELS_PER_CALL) -> torch.Tensor:
+def encode_moments(
+    module: torch.nn.Module, video: torch.Tensor, max_pixels: int = MAX_PIXELS_PER_CALL
+) -> torch.Tensor:
     """Video (B, 3, T, H, W) in [-1, 1], T = 1 + stride*k -> posterior moments (B, 2*z_dim, T', H/s, W/s).
 
     Same values as `module.encode(video).latent_dist.parameters`; wrap in diffusers'
@@ -112,11 +114,15 @@ class WanCausalDecoder(_CausalCalls):
         if module.config.patch_size is not None:
             from diffusers.models.autoencoders.autoencoder_kl_wan import unpatchify
 
-            out = unpatchify(out, patch_size=module.config.patch_size)  # (B, 3*p*p, T, H/p, W/p) -> (B, 3, T, H, W)
+            out = unpatchify(
+                out, patch_size=module.config.patch_size
+            )  # (B, 3*p*p, T, H/p, W/p) -> (B, 3, T, H, W)
         return out
 
 
-def decode_latents(module: torch.nn.Module, z: torch.Tensor, max_pixels: int = MAX_PIXELS_PER_CALL) -> torch.Tensor:
+def decode_latents(
+    module: torch.nn.Module, z: torch.Tensor, max_pixels: int = MAX_PIXELS_PER_CALL
+) -> torch.Tensor:
     """Raw latents (B, z_dim, T', h, w) -> video (B, 3, T, H, W), unclamped: `module.decode`'s values in as few
     calls as `max_pixels` pixel-frames per call allow (two for a short clip)."""
     return WanCausalDecoder(module, max_pixels)(z)

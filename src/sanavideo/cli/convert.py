@@ -16,9 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--to", choices=["diffusers", "original"], required=True)
-    p.add_argument("--config", default=None,
-                   help="architecture when the tensors do not say it (head count): a preset name, a diffusers "
-                   "config.json, or an upstream training YAML (model.linear_head_dim)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="architecture when the tensors do not say it (head count): a preset name, a diffusers "
+        "config.json, or an upstream training YAML (model.linear_head_dim)",
+    )
     p.set_defaults(func=run)
 
 
@@ -41,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if args.config is not None:
         config = config_for(args.config, model_state)
     config = config or infer_config_from_original(model_state)
-    with torch.device("meta"):  # shapes only: every tensor must be there, and no other, before anything is written
+    with torch.device(
+        "meta"
+    ):  # shapes only: every tensor must be there, and no other, before anything is written
         try:
             strict_state_check(SanaVideoTransformer(config), model_state)
         except ValueError as err:

@@ -16,17 +16,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and writes every result to JSON.",
     )
     p.add_argument("suite", choices=["shapes", "vae"], help="the evaluation suite")
-    p.add_argument("--model", default=None,
-                   help="model folder, or for vae also a VAE folder (default: the embedded model)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model folder, or for vae also a VAE folder (default: the embedded model)",
+    )
     p.add_argument("--n", type=int, default=None, help="prompts per split / held-out clips (default 12 / 32)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frames", type=int, default=33, help="frames per clip (4k+1)")
-    p.add_argument("--mode", choices=["t2v", "i2v", "stream"], default="t2v",
-                   help="shapes: generate with the pipeline's sampler (i2v: from each clip's rendered first frame) "
-                        "or chunk by chunk through the streaming cache")
-    p.add_argument("--long-frames", type=int, default=None,
-                   help="also one clip of this many frames, streamed (default: 0 for shapes, 961 for vae)")
-    p.add_argument("--sheet", default=None, help="also write a PNG contact sheet (vae: ground truth over reconstruction)")
+    p.add_argument(
+        "--mode",
+        choices=["t2v", "i2v", "stream"],
+        default="t2v",
+        help="shapes: generate with the pipeline's sampler (i2v: from each clip's rendered first frame) "
+        "or chunk by chunk through the streaming cache",
+    )
+    p.add_argument(
+        "--long-frames",
+        type=int,
+        default=None,
+        help="also one clip of this many frames, streamed (default: 0 for shapes, 961 for vae)",
+    )
+    p.add_argument(
+        "--sheet", default=None, help="also write a PNG contact sheet (vae: ground truth over reconstruction)"
+    )
     p.add_argument("-o", "--output", default=None, help="JSON results (default eval_SUITE.json)")
     p.set_defaults(func=run)
 
@@ -52,7 +65,9 @@ def _run_shapes(args: argparse.Namespace, output: str) -> int:
     pipe.check_size(frames=args.frames)
     if long_frames:
         pipe.check_size(frames=long_frames)
-    request = EvalRequest(n=args.n or 12, seed=args.seed, frames=args.frames, long_frames=long_frames, mode=args.mode)
+    request = EvalRequest(
+        n=args.n or 12, seed=args.seed, frames=args.frames, long_frames=long_frames, mode=args.mode
+    )
     rows: list | None = [] if args.sheet else None
     result = evaluate_model(pipe, request, sheet_rows=rows)
     print(format_table(result))
@@ -75,11 +90,15 @@ def _run_vae(args: argparse.Namespace, output: str) -> int:
         folder = folder / "vae"  # a whole model folder: its VAE
     vae = load_vae(folder)
     if not isinstance(vae, WanVAE):
-        raise ValueError(f"eval vae measures causal Wan VAEs (streaming); {folder} holds {type(vae.module).__name__}")
+        raise ValueError(
+            f"eval vae measures causal Wan VAEs (streaming); {folder} holds {type(vae.module).__name__}"
+        )
     if (args.frames - 1) % vae.temporal_stride:
         raise ValueError(f"--frames must be 1 + {vae.temporal_stride}k, got {args.frames}")
     long_frames = 961 if args.long_frames is None else args.long_frames
-    request = VAEReportRequest(clips=args.n or 32, frames=args.frames, long_frames=long_frames, seed=args.seed)
+    request = VAEReportRequest(
+        clips=args.n or 32, frames=args.frames, long_frames=long_frames, seed=args.seed
+    )
     report, images = vae_report(vae, request)
     report["model"] = str(folder)
     atomic_write_json(report, output, indent=1)

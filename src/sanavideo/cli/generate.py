@@ -20,31 +20,55 @@ def register(sub: argparse._SubParsersAction) -> None:
         "come from the model (sanavideo.json options; diffusers defaults otherwise).",
     )
     p.add_argument("prompt", nargs="?", help="text prompt (or use --prompts-file)")
-    p.add_argument("-o", "--output", default="output.mp4", help="output path: .mp4, .gif or .png (default %(default)s)")
-    p.add_argument("--model", default=None, help="model folder or sanavideo.json (default: the embedded model)")
+    p.add_argument(
+        "-o", "--output", default="output.mp4", help="output path: .mp4, .gif or .png (default %(default)s)"
+    )
+    p.add_argument(
+        "--model", default=None, help="model folder or sanavideo.json (default: the embedded model)"
+    )
     p.add_argument("--image", default=None, help="first-frame image for image-to-video")
     p.add_argument("--negative-prompt", default=None, help="negative prompt (default: the model's)")
     p.add_argument("--frames", type=int, default=None, help="number of frames, 4k+1 for the Wan VAE")
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--width", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="number of sampling steps")
-    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (>= 1; 1 = off)")
+    p.add_argument(
+        "--guidance", type=float, default=None, help="classifier-free guidance scale (>= 1; 1 = off)"
+    )
     p.add_argument("--motion-score", type=int, default=None, help="append ' motion score: N.' to the prompt")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fps", type=float, default=None, help="frames per second of the file (default: the model's)")
+    p.add_argument(
+        "--fps", type=float, default=None, help="frames per second of the file (default: the model's)"
+    )
     p.add_argument("--prompts-file", default=None, help="text file with one prompt per line; one video each")
     p.add_argument("--sampler", choices=["dpm", "euler"], default=None, help="default: the model's scheduler")
     p.add_argument("--no-binning", action="store_true", help="generate at exactly --height x --width")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--stream", action="store_true",
-                   help="LongSANA streaming: generate chunk by chunk at constant memory, writing frames as they come")
-    p.add_argument("--chunk-frames", type=int, default=None,
-                   help="--stream: latent frames per chunk (default: the model's, upstream 10)")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="LongSANA streaming: generate chunk by chunk at constant memory, writing frames as they come",
+    )
+    p.add_argument(
+        "--chunk-frames",
+        type=int,
+        default=None,
+        help="--stream: latent frames per chunk (default: the model's, upstream 10)",
+    )
     p.add_argument("--window", type=int, default=None, help="--stream: attend to the last N chunks only")
-    p.add_argument("--switch", action="append", default=[], metavar="FRAME:PROMPT",
-                   help="--stream: switch to PROMPT from video frame FRAME on (repeatable)")
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None,
-                   help="transformer and text encoder dtype (default: bfloat16 on cuda, float32 on cpu)")
+    p.add_argument(
+        "--switch",
+        action="append",
+        default=[],
+        metavar="FRAME:PROMPT",
+        help="--stream: switch to PROMPT from video frame FRAME on (repeatable)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        default=None,
+        help="transformer and text encoder dtype (default: bfloat16 on cuda, float32 on cpu)",
+    )
     p.set_defaults(func=run)
 
 
@@ -57,7 +81,9 @@ def check_args(args: argparse.Namespace, count: int) -> None:
     if args.fps is not None and not (math.isfinite(args.fps) and 1 <= args.fps <= 240):
         raise ValueError(f"--fps must be a number from 1 to 240, got {args.fps}")
     if not 0 <= args.seed <= 2**63 - count:
-        raise ValueError(f"--seed must be from 0 to 2**63 - {count} (one seed per prompt: seed + i), got {args.seed}")
+        raise ValueError(
+            f"--seed must be from 0 to 2**63 - {count} (one seed per prompt: seed + i), got {args.seed}"
+        )
     for flag in ("steps", "frames", "height", "width", "chunk_frames", "window"):
         value = getattr(args, flag)
         if value is not None and value < 1:
@@ -154,8 +180,10 @@ def run(args: argparse.Namespace) -> int:
         )
         with VideoWriter(out, fps=fps) as writer:
             writer.append(result.frames[0])
-        print(f"wrote {writer.written_name} ({result.frames.shape[1]} frames, {result.frames.shape[3]}x{result.frames.shape[2]}, "
-              f"{fps:g} fps)")
+        print(
+            f"wrote {writer.written_name} ({result.frames.shape[1]} frames, {result.frames.shape[3]}x{result.frames.shape[2]}, "
+            f"{fps:g} fps)"
+        )
     return 0
 
 
@@ -185,8 +213,10 @@ def stream_to_file(pipe, args: argparse.Namespace, prompt: str, out: Path, image
     schedule = parse_switches(prompt, args.switch)
     late = [frame for frame, _ in schedule if frame >= frames]
     if late:
-        raise ValueError(f"--switch at frame {late[0]} is past the end of the {frames}-frame video "
-                         f"(switch frames go from 1 to {frames - 1})")
+        raise ValueError(
+            f"--switch at frame {late[0]} is past the end of the {frames}-frame video "
+            f"(switch frames go from 1 to {frames - 1})"
+        )
     chunks = pipe.stream(
         schedule,
         frames=frames,
@@ -210,5 +240,7 @@ def stream_to_file(pipe, args: argparse.Namespace, prompt: str, out: Path, image
             bar.update(len(chunk))
             bar.set_postfix(gen_fps=f"{done / (time.perf_counter() - start):.1f}")
     elapsed = time.perf_counter() - start
-    print(f"wrote {writer.written_name} ({done} frames streamed in {elapsed:.1f} s, {done / elapsed:.1f} generated frames/s)")
+    print(
+        f"wrote {writer.written_name} ({done} frames streamed in {elapsed:.1f} s, {done / elapsed:.1f} generated frames/s)"
+    )
     return 0

@@ -42,7 +42,9 @@ def plot_loss(metrics: str | Path, output: str | Path, title: str | None = None)
     ax.set_title(title or str(metrics))
     if "lr" in records[0]:
         ax2 = ax.twinx()
-        ax2.plot(steps, [r.get("lr", float("nan")) for r in records], color="tab:orange", alpha=0.5, label="lr")
+        ax2.plot(
+            steps, [r.get("lr", float("nan")) for r in records], color="tab:orange", alpha=0.5, label="lr"
+        )
         ax2.set_ylabel("learning rate")
     fig.tight_layout()
     output = Path(output)

@@ -14,12 +14,20 @@ def register(subparsers) -> None:
         "train ...",
     )
     p.add_argument("--config", help="YAML file of TrainArgs fields")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, values parsed as YAML")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="dotted overrides, values parsed as YAML"
+    )
     p.add_argument("--output-dir", help="same as output_dir=...")
     p.add_argument("--max-steps", type=int, help="same as max_steps=...")
-    p.add_argument("--resume", action="store_const", const="auto",
-                   help="continue from the latest checkpoint of output_dir (same as resume=auto)")
-    p.add_argument("--resume-from", metavar="DIR", help="continue from this checkpoint folder (same as resume=DIR)")
+    p.add_argument(
+        "--resume",
+        action="store_const",
+        const="auto",
+        help="continue from the latest checkpoint of output_dir (same as resume=auto)",
+    )
+    p.add_argument(
+        "--resume-from", metavar="DIR", help="continue from this checkpoint folder (same as resume=DIR)"
+    )
     p.add_argument("--lora-rank", type=int, help="LoRA fine-tuning with this rank (same as lora.rank=...)")
     p.add_argument("--device", help="auto, cpu, cuda (same as device=...)")
     p.set_defaults(func=run)
@@ -30,9 +38,17 @@ def run(ns: argparse.Namespace) -> int:
 
     overrides = list(ns.overrides)
     if ns.resume and ns.resume_from:
-        raise ValueError(f"give --resume (latest checkpoint) or --resume-from DIR, not both (got {ns.resume_from})")
-    for flag, key in (("output_dir", "output_dir"), ("max_steps", "max_steps"), ("resume", "resume"),
-                      ("resume_from", "resume"), ("lora_rank", "lora.rank"), ("device", "device")):
+        raise ValueError(
+            f"give --resume (latest checkpoint) or --resume-from DIR, not both (got {ns.resume_from})"
+        )
+    for flag, key in (
+        ("output_dir", "output_dir"),
+        ("max_steps", "max_steps"),
+        ("resume", "resume"),
+        ("resume_from", "resume"),
+        ("lora_rank", "lora.rank"),
+        ("device", "device"),
+    ):
         value = getattr(ns, flag)
         if value is not None:
             overrides.append(f"{key}={value}")

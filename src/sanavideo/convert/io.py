@@ -80,7 +80,9 @@ def config_from_diffusers(data: dict) -> ModelConfig:
     }
     for name, (actual, expected) in unsupported.items():
         if actual != expected:
-            raise ValueError(f"unsupported diffusers transformer config: {name}={actual!r}, expected {expected!r}")
+            raise ValueError(
+                f"unsupported diffusers transformer config: {name}={actual!r}, expected {expected!r}"
+            )
     heads, head_dim = data.get("num_attention_heads", 20), data.get("attention_head_dim", 112)
     if data.get("cross_attention_dim", heads * head_dim) != heads * head_dim:
         raise ValueError(
@@ -157,14 +159,18 @@ def config_for(spec: str | Path, state: dict[str, torch.Tensor]) -> ModelConfig:
         data = read_yaml(path) or {}
         head_dim = (data.get("model") or {}).get("linear_head_dim") if isinstance(data, dict) else None
         if not isinstance(head_dim, int):
-            raise ValueError(f"{path}: expected an upstream training YAML with an integer model.linear_head_dim")
+            raise ValueError(
+                f"{path}: expected an upstream training YAML with an integer model.linear_head_dim"
+            )
         return infer_config_from_original(state, head_dim=head_dim)
     data = read_json(path)
     if "sanavideo_config" in data:
         return ModelConfig.from_dict(data["sanavideo_config"])
     if data.get("_class_name") == DIFFUSERS_CLASS:
         return config_from_diffusers(data)
-    raise ValueError(f"{path} is neither a diffusers {DIFFUSERS_CLASS} config.json nor a sanavideo config.json")
+    raise ValueError(
+        f"{path} is neither a diffusers {DIFFUSERS_CLASS} config.json nor a sanavideo config.json"
+    )
 
 
 # -- reading -------------------------------------------------------------------------------------------
@@ -189,7 +195,9 @@ def _read_diffusers_folder(folder: Path) -> dict[str, torch.Tensor]:
         for shard in sorted(set(read_json(index)["weight_map"].values())):
             state.update(load_safetensors(folder / shard))
         return state
-    raise FileNotFoundError(f"{folder} has a diffusers config.json but no {DIFFUSERS_WEIGHTS} (or sharded index)")
+    raise FileNotFoundError(
+        f"{folder} has a diffusers config.json but no {DIFFUSERS_WEIGHTS} (or sharded index)"
+    )
 
 
 NULL_CAPTION_FILE = "null_caption.safetensors"  # beside a transformer folder's weights: upstream's learned
@@ -216,7 +224,9 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelCon
         raise FileNotFoundError(f"no such checkpoint: {path}")
     if path.is_file():
         if path.suffix not in WEIGHT_SUFFIXES:
-            raise ValueError(f"{path}: expected a weight file ending in one of {WEIGHT_SUFFIXES}, or a model folder")
+            raise ValueError(
+                f"{path}: expected a weight file ending in one of {WEIGHT_SUFFIXES}, or a model folder"
+            )
         state = _read_weight_file(path)
         if is_diffusers_layout(state):
             return diffusers_to_original(state), None, "diffusers"
@@ -240,7 +250,11 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelCon
         if layout == "sanavideo":
             return _with_null_caption(load_safetensors(path / SANAVIDEO_WEIGHTS), path), config, layout
         if layout == "diffusers":
-            return _with_null_caption(diffusers_to_original(_read_diffusers_folder(path)), path), config, layout
+            return (
+                _with_null_caption(diffusers_to_original(_read_diffusers_folder(path)), path),
+                config,
+                layout,
+            )
         raise ValueError(
             f"{config_file} describes {data.get('_class_name', 'an unknown model')!r}, not a SANA-Video transformer"
         )
@@ -324,4 +338,6 @@ def save_original(state: dict[str, torch.Tensor], path: str | Path) -> None:
         elif path.suffix in (".pth", ".pt"):
             torch.save({"state_dict": _contiguous(state)}, str(tmp))
         else:
-            raise ValueError(f"original checkpoint path must end in .pth, .pt or .safetensors, got {path.name!r}")
+            raise ValueError(
+                f"original checkpoint path must end in .pth, .pt or .safetensors, got {path.name!r}"
+            )

@@ -39,13 +39,25 @@ MODULE_RENAMES: list[tuple[str, str]] = [
 MODULE_SPLITS: list[tuple[str, list[str]]] = [
     (
         "blocks.{i}.attn.qkv",
-        ["transformer_blocks.{i}.attn1.to_q", "transformer_blocks.{i}.attn1.to_k", "transformer_blocks.{i}.attn1.to_v"],
+        [
+            "transformer_blocks.{i}.attn1.to_q",
+            "transformer_blocks.{i}.attn1.to_k",
+            "transformer_blocks.{i}.attn1.to_v",
+        ],
     ),
-    ("blocks.{i}.cross_attn.kv_linear", ["transformer_blocks.{i}.attn2.to_k", "transformer_blocks.{i}.attn2.to_v"]),
+    (
+        "blocks.{i}.cross_attn.kv_linear",
+        ["transformer_blocks.{i}.attn2.to_k", "transformer_blocks.{i}.attn2.to_v"],
+    ),
 ]
 
 # upstream keys with no counterpart in the model (training buffers and leftovers); dropped on load
-ORIGINAL_IGNORED: list[str] = ["y_embedder.y_embedding", "pos_embed", "logvar_linear.weight", "logvar_linear.bias"]
+ORIGINAL_IGNORED: list[str] = [
+    "y_embedder.y_embedding",
+    "pos_embed",
+    "logvar_linear.weight",
+    "logvar_linear.bias",
+]
 
 
 def _pattern(template: str) -> re.Pattern:
@@ -114,7 +126,9 @@ def diffusers_to_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     for target, pieces in pending.items():
         if len(pieces) != counts[target]:
             missing = sorted(set(range(counts[target])) - set(pieces))
-            raise KeyError(f"cannot rebuild {target!r}: missing its part(s) {missing} in the diffusers state dict")
+            raise KeyError(
+                f"cannot rebuild {target!r}: missing its part(s) {missing} in the diffusers state dict"
+            )
         out[target] = torch.cat([pieces[j] for j in range(counts[target])], dim=0)
     return out
 

@@ -89,8 +89,11 @@ class LatentSet:
         )
 
     @staticmethod
-    def from_items(items: list[dict[str, torch.Tensor]], captions: list[str] | None = None,
-                   empty_prompt: dict[str, torch.Tensor] | None = None) -> LatentSet:
+    def from_items(
+        items: list[dict[str, torch.Tensor]],
+        captions: list[str] | None = None,
+        empty_prompt: dict[str, torch.Tensor] | None = None,
+    ) -> LatentSet:
         """Group per-sample tensors by latent shape and stack them."""
         if not items:
             raise ValueError("no training samples (every clip was skipped or the cache is empty)")
@@ -133,8 +136,10 @@ def load_cache(
         kept = [e for e in entries if e.get("motion_score") is not None and low <= e["motion_score"] <= high]
         log.info("motion score in [%s, %s]: %d of %d clips kept", low, high, len(kept), len(entries))
         if not kept:
-            raise ValueError(f"no clip of {cache_dir} has a motion score in [{low}, {high}] "
-                             f"({sum(e.get('motion_score') is not None for e in entries)} of {len(entries)} have one)")
+            raise ValueError(
+                f"no clip of {cache_dir} has a motion score in [{low}, {high}] "
+                f"({sum(e.get('motion_score') is not None for e in entries)} of {len(entries)} have one)"
+            )
         entries = kept
     for entry in entries:
         tensors = load_safetensors(cache_dir / entry["file"])
@@ -146,8 +151,12 @@ def load_cache(
         captions.append(entry["caption"])
     empty_path = cache_dir / "empty_prompt.safetensors"
     empty = load_safetensors(empty_path) if empty_path.is_file() else {}
-    log.info("loaded %d cached samples from %s (%d skipped at precompute)", len(items), cache_dir,
-             index.get("skipped", 0))
+    log.info(
+        "loaded %d cached samples from %s (%d skipped at precompute)",
+        len(items),
+        cache_dir,
+        index.get("skipped", 0),
+    )
     return LatentSet.from_items(items, captions, empty)
 
 

@@ -65,8 +65,16 @@ class Encoders:
     """The VAE and text encoder of a diffusers-layout folder, through the pipeline's adapters
     (`sanavideo.adapters`), so cached features are exactly what the pipeline computes at inference."""
 
-    def __init__(self, folder: str | Path, device: torch.device, chi: str = "video", lowercase: bool = True,
-                 max_length: int = 300, load_text_encoder: bool = True, load_vae: bool = True) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        device: torch.device,
+        chi: str = "video",
+        lowercase: bool = True,
+        max_length: int = 300,
+        load_text_encoder: bool = True,
+        load_vae: bool = True,
+    ) -> None:
         from sanavideo.adapters.text import PromptFormat, TextEncoder, resolve_chi
         from sanavideo.adapters.vae import load_vae
 
@@ -75,8 +83,10 @@ class Encoders:
         self.vae = load_vae(folder / "vae").to(device) if load_vae else None
         self.format = PromptFormat(chi=resolve_chi(chi), max_length=max_length, lowercase=lowercase)
         if not load_text_encoder and self.format.chi is not None:
-            raise ValueError("token ids only (a trainable text encoder) needs chi='none': the encoder would "
-                             "have to see the instruction prefix that the stored ids leave out")
+            raise ValueError(
+                "token ids only (a trainable text encoder) needs chi='none': the encoder would "
+                "have to see the instruction prefix that the stored ids leave out"
+            )
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
@@ -89,7 +99,9 @@ class Encoders:
         """(3, T, H, W) in [-1, 1] -> normalised latents (C, T', H', W')."""
         return self.vae.encode(video[None].to(self.device))[0].float().cpu()
 
-    def encode_prompt(self, prompt: str, with_embeddings: bool, use_chi: bool = True) -> dict[str, torch.Tensor]:
+    def encode_prompt(
+        self, prompt: str, with_embeddings: bool, use_chi: bool = True
+    ) -> dict[str, torch.Tensor]:
         """input_ids and prompt_mask (L,), and prompt_embeds (L, D) zeroed at padding when asked."""
         tok = self.text.tokenize([prompt], use_chi=use_chi)
         item = {"input_ids": tok.input_ids[0].long(), "prompt_mask": tok.attention_mask[0].long()}
@@ -123,8 +135,14 @@ def precompute(args: PrecomputeArgs) -> PrecomputeResult:
     out = Path(args.output)
     (out / "items").mkdir(parents=True, exist_ok=True)
     embed_dtype = getattr(torch, args.embed_dtype)
-    enc = Encoders(args.encoders, device, chi=args.chi, lowercase=args.lowercase, max_length=args.max_text_length,
-                   load_text_encoder=args.store_embeddings)
+    enc = Encoders(
+        args.encoders,
+        device,
+        chi=args.chi,
+        lowercase=args.lowercase,
+        max_length=args.max_text_length,
+        load_text_encoder=args.store_embeddings,
+    )
     buckets = make_buckets(args.resolution, args.bucket_multiple)
     records, skipped = scan_sources(args.video_dirs)
     log.info("precompute: %d clips found, %d skipped while scanning", len(records), skipped)
@@ -137,16 +155,27 @@ def precompute(args: PrecomputeArgs) -> PrecomputeResult:
 
     entries, reused = [], 0
     for n, rec in enumerate(records):
-        caption = full_prompt(rec.caption(args.caption_proportion), rec.motion_score if args.motion_score else None)
-        name = hashlib.sha1(f"{rec.key}|{caption}|{args.num_frames}|{args.resolution}".encode()).hexdigest()[:20]
+        caption = full_prompt(
+            rec.caption(args.caption_proportion), rec.motion_score if args.motion_score else None
+        )
+        name = hashlib.sha1(f"{rec.key}|{caption}|{args.num_frames}|{args.resolution}".encode()).hexdigest()[
+            :20
+        ]
         path = out / "items" / f"{name}.safetensors"
         if path.is_file():
             from safetensors import safe_open
 
             with safe_open(str(path), "pt") as f:
                 shape = list(f.get_slice("latents").get_shape())
-            entries.append({"key": rec.key, "file": f"items/{name}.safetensors", "shape": shape, "caption": caption,
-                            "motion_score": rec.motion_score})
+            entries.append(
+                {
+                    "key": rec.key,
+                    "file": f"items/{name}.safetensors",
+                    "shape": shape,
+                    "caption": caption,
+                    "motion_score": rec.motion_score,
+                }
+            )
             reused += 1
             continue
         try:
@@ -159,11 +188,20 @@ def precompute(args: PrecomputeArgs) -> PrecomputeResult:
             continue
         item = {"latents": latents, **encode_prompt(caption)}
         atomic_save_tensors(item, path)
-        entries.append({"key": rec.key, "file": f"items/{name}.safetensors", "shape": list(latents.shape),
-                        "caption": caption, "motion_score": rec.motion_score})
+        entries.append(
+            {
+                "key": rec.key,
+                "file": f"items/{name}.safetensors",
+                "shape": list(latents.shape),
+                "caption": caption,
+                "motion_score": rec.motion_score,
+            }
+        )
         if (n + 1) % 50 == 0:
             log.info("precompute: %d/%d clips", n + 1, len(records))
-    atomic_save_tensors(encode_prompt("", use_chi=False), out / "empty_prompt.safetensors")  # as a negative prompt
+    atomic_save_tensors(
+        encode_prompt("", use_chi=False), out / "empty_prompt.safetensors"
+    )  # as a negative prompt
     index = {
         "version": CACHE_VERSION,
         "encoders": str(args.encoders),

@@ -267,7 +267,9 @@ def render(spec: ClipSpec, frames: int = 17, size: int = 64) -> np.ndarray:
     return video
 
 
-def render_many(specs: list[ClipSpec], frames: int = 17, size: int = 64, workers: int | None = None) -> np.ndarray:
+def render_many(
+    specs: list[ClipSpec], frames: int = 17, size: int = 64, workers: int | None = None
+) -> np.ndarray:
     """Render clips, in `workers` processes (default: every CPU) when there are enough to pay for starting them:
     uint8 (len(specs), frames, size, size, 3), equal to rendering them one by one."""
     workers = min(os.cpu_count() or 1, 16) if workers is None else workers

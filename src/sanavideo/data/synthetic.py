@@ -46,7 +46,9 @@ def class_patterns(spec: SyntheticSpec, gen: torch.Generator) -> torch.Tensor:
     frames = []
     for f in range(spec.frames):
         shifts = [(k + 1) * f for k in range(K)]  # class k drifts k+1 pixels per frame
-        frames.append(torch.stack([field[k].roll(s, dims=-1)[..., : spec.width] for k, s in enumerate(shifts)]))
+        frames.append(
+            torch.stack([field[k].roll(s, dims=-1)[..., : spec.width] for k, s in enumerate(shifts)])
+        )
     pats = torch.stack(frames, dim=2)  # F x (K, C, H, W) -> (K, C, F, H, W)
     return (pats - pats.mean()) / pats.std()
 
@@ -66,12 +68,14 @@ def synthetic_set(spec: SyntheticSpec) -> LatentSet:
     items, captions = [], []
     for i in range(spec.num_samples):
         k = i % K
-        items.append({
-            "latents": pats[k] * scale[i],
-            "prompt_embeds": embeds[k] * masks[k, :, None],
-            "prompt_mask": masks[k],
-            "input_ids": ids[k],
-        })
+        items.append(
+            {
+                "latents": pats[k] * scale[i],
+                "prompt_embeds": embeds[k] * masks[k, :, None],
+                "prompt_mask": masks[k],
+                "input_ids": ids[k],
+            }
+        )
         captions.append(f"class {k}")
     empty = {
         "prompt_embeds": torch.zeros(L, spec.caption_channels),

@@ -83,8 +83,9 @@ def scan_folder(directory: Path) -> tuple[list[ClipRecord], int]:
             skipped += 1
             continue
         score = meta.get("motion_score")
-        records.append(ClipRecord(str(mp4), {"prompt": prompt}, None if score is None else float(score),
-                                  path=str(mp4)))
+        records.append(
+            ClipRecord(str(mp4), {"prompt": prompt}, None if score is None else float(score), path=str(mp4))
+        )
     return records, skipped
 
 
@@ -106,7 +107,10 @@ def _mean_score(value) -> float | None:
 
 
 def _sidecar(zip_path: Path, suffix: str) -> dict:
-    for candidate in (zip_path.with_name(f"{zip_path.stem}{suffix}"), zip_path.with_name(f"{zip_path.name}{suffix}")):
+    for candidate in (
+        zip_path.with_name(f"{zip_path.stem}{suffix}"),
+        zip_path.with_name(f"{zip_path.name}{suffix}"),
+    ):
         if candidate.is_file():
             return json.loads(candidate.read_text())
     return {}
@@ -137,8 +141,9 @@ def scan_zips(directory: Path) -> tuple[list[ClipRecord], int]:
                 if key in qwen and isinstance(qwen[key], dict) and "prompt" in qwen[key]:
                     captions["_Qwen2_5-VL"] = qwen[key]["prompt"]
                 score = _mean_score(unimatch[key]) if key in unimatch else meta.get("motion_score")
-                records.append(ClipRecord(f"{zpath}:{member}", captions, score, zip_path=str(zpath),
-                                          member=member))
+                records.append(
+                    ClipRecord(f"{zpath}:{member}", captions, score, zip_path=str(zpath), member=member)
+                )
     return records, skipped
 
 
@@ -178,8 +183,9 @@ def read_frames(source: str | io.BytesIO, num_frames: int, stride: int = 1) -> t
     return torch.stack(frames[:n])
 
 
-def make_buckets(resolution: int, multiple: int = 16, min_ratio: float = 0.25, max_ratio: float = 4.0,
-                 steps: int = 33) -> list[tuple[int, int]]:
+def make_buckets(
+    resolution: int, multiple: int = 16, min_ratio: float = 0.25, max_ratio: float = 4.0, steps: int = 33
+) -> list[tuple[int, int]]:
     """(height, width) buckets of about resolution**2 pixels, both multiples of `multiple`, for aspect
     ratios h/w spaced geometrically in [min_ratio, max_ratio]."""
     area = resolution * resolution

@@ -48,7 +48,9 @@ def eval_prompts(n: int, seed: int) -> dict[str, list[str]]:
     return {split: [prompt for prompt, _ in pairs] for split, pairs in eval_specs(n, seed).items()}
 
 
-def generate(pipe, prompt: str, frames: int, mode: str, seed: int, spec: ClipSpec | None = None) -> np.ndarray:
+def generate(
+    pipe, prompt: str, frames: int, mode: str, seed: int, spec: ClipSpec | None = None
+) -> np.ndarray:
     """uint8 (frames, H, W, 3); i2v starts from `spec`'s rendered first frame at the model's default size."""
     if mode not in MODES:
         raise ValueError(f"unknown evaluation mode {mode!r}; expected one of {MODES}")
@@ -76,16 +78,26 @@ def evaluate_model(pipe, request: EvalRequest, log=print, sheet_rows: list | Non
                 sheet_rows.append((f"[{split}] {prompt}", frames[picks]))
             report = evaluate_clip(frames, prompt)
             reports.append(report)
-            clips.append({"prompt": prompt, "passed": report.passed, "failures": report.failures(),
-                          "checks": report.checks(), "colour": report.colour_measured,
-                          "shape": report.shape_measured, "motion": report.motion_measured})
+            clips.append(
+                {
+                    "prompt": prompt,
+                    "passed": report.passed,
+                    "failures": report.failures(),
+                    "checks": report.checks(),
+                    "colour": report.colour_measured,
+                    "shape": report.shape_measured,
+                    "motion": report.motion_measured,
+                }
+            )
             log(f"{split:8s} {'pass' if report.passed else 'FAIL'}  {prompt}  {report.failures() or ''}")
         rates: dict = pass_rates(reports)
         if request.long_frames:
             frames = generate(pipe, prompts[0], request.long_frames, "stream", request.seed)
             long_report = evaluate_clip(frames, prompts[0])
-            rates["long_clip"] = {name: getattr(long_report, name) for name in
-                                  ("one_object_ok", "area_stable_ok", "colour_stable_ok", "motion_at_end_ok")}
+            rates["long_clip"] = {
+                name: getattr(long_report, name)
+                for name in ("one_object_ok", "area_stable_ok", "colour_stable_ok", "motion_at_end_ok")
+            }
             rates["long_clip"]["prompt"] = prompts[0]
             rates["long_clip"]["frames"] = request.long_frames
         result["splits"][split] = {"rates": rates, "clips": clips}
@@ -137,4 +149,12 @@ def _jsonable(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-__all__ = ["MODES", "EvalRequest", "contact_sheet", "eval_specs", "evaluate_model", "format_table", "write_json"]
+__all__ = [
+    "MODES",
+    "EvalRequest",
+    "contact_sheet",
+    "eval_specs",
+    "evaluate_model",
+    "format_table",
+    "write_json",
+]

@@ -51,13 +51,17 @@ def object_mask(clips: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def stream_reconstruct(vae: WanVAE, clip: np.ndarray, piece_frames: int = 32, chunk_latents: int = 3) -> np.ndarray:
+def stream_reconstruct(
+    vae: WanVAE, clip: np.ndarray, piece_frames: int = 32, chunk_latents: int = 3
+) -> np.ndarray:
     """Encode a uint8 clip (T, H, W, 3) piece by piece and decode its posterior means chunk by chunk, both
     through the causal cache, as a stream would: uint8 (T, H, W, 3)."""
     encoder, decoder = WanCausalEncoder(vae.module), WanCausalDecoder(vae.module)
     latents = []
     first = 1 + piece_frames
-    for start, stop in [(0, first)] + [(a, a + piece_frames) for a in range(first, clip.shape[0], piece_frames)]:
+    for start, stop in [(0, first)] + [
+        (a, a + piece_frames) for a in range(first, clip.shape[0], piece_frames)
+    ]:
         video = to_model_input(clip[None, start:stop], "cpu")
         latents.append(encoder(video).chunk(2, dim=1)[0])  # posterior mean (1, C, f, h, w)
     z = torch.cat(latents, dim=2)
@@ -71,13 +75,22 @@ def decode_speed(vae: WanVAE, frames: int, size: int, chunk_latents: int, repeat
     difference from decoding all latents in one call."""
     stride = vae.spatial_stride
     latent_frames = (frames - 1) // vae.temporal_stride + 1
-    z = torch.randn(1, vae.latent_channels, latent_frames, size // stride, size // stride, generator=torch.Generator().manual_seed(0))
+    z = torch.randn(
+        1,
+        vae.latent_channels,
+        latent_frames,
+        size // stride,
+        size // stride,
+        generator=torch.Generator().manual_seed(0),
+    )
     one_shot = WanCausalDecoder(vae.module)(z)
     best, streamed = float("inf"), None
     for _ in range(repeats):
         decoder = WanCausalDecoder(vae.module)
         start = time.perf_counter()
-        streamed = torch.cat([decoder(z[:, :, i : i + chunk_latents]) for i in range(0, latent_frames, chunk_latents)], 2)
+        streamed = torch.cat(
+            [decoder(z[:, :, i : i + chunk_latents]) for i in range(0, latent_frames, chunk_latents)], 2
+        )
         best = min(best, time.perf_counter() - start)
     return {
         "frames": frames,
@@ -128,9 +141,11 @@ def vae_report(vae: WanVAE, request: VAEReportRequest, log=print) -> tuple[dict,
             ],
         },
     }
-    log(f"held-out: PSNR {report['held_out']['psnr_db']:.2f} dB (lowest frame {per_frame.min():.2f} dB, "
+    log(
+        f"held-out: PSNR {report['held_out']['psnr_db']:.2f} dB (lowest frame {per_frame.min():.2f} dB, "
         f"object pixels {report['held_out']['object_psnr_db']:.2f} dB); "
-        f"shapes checks on reconstructions: {report['held_out']['shapes_reconstructed']['all']:.0%} all passed")
+        f"shapes checks on reconstructions: {report['held_out']['shapes_reconstructed']['all']:.0%} all passed"
+    )
     images = {"clips": clips[:4], "recs": recs[:4]}
     if r.long_frames:
         from sanavideo.data.shapes import parse_prompt
@@ -148,15 +163,23 @@ def vae_report(vae: WanVAE, request: VAEReportRequest, log=print) -> tuple[dict,
             f"psnr_db_first_{n}": first,
             f"psnr_db_last_{n}": last,
             "last_minus_first_db": last - first,
-            "psnr_db_per_second": [round(float(v), 3) for v in psnr_db(
-                err[: (r.long_frames // 16) * 16].reshape(-1, 16 * r.size * r.size * 3).mean(axis=1))],
+            "psnr_db_per_second": [
+                round(float(v), 3)
+                for v in psnr_db(
+                    err[: (r.long_frames // 16) * 16].reshape(-1, 16 * r.size * r.size * 3).mean(axis=1)
+                )
+            ],
             "shapes_reconstructed": evaluate_clip(long_rec, r.long_prompt).checks(),
         }
-        log(f"long clip ({r.long_frames} frames, streamed): first {n} frames {first:.2f} dB, last {n} {last:.2f} dB")
+        log(
+            f"long clip ({r.long_frames} frames, streamed): first {n} frames {first:.2f} dB, last {n} {last:.2f} dB"
+        )
         images["long"] = (long_clip, long_rec)
     report["decode"] = decode_speed(vae, max(r.frames, 81), r.size, r.chunk_latents)
-    log(f"streaming decode at {r.size}x{r.size}: {report['decode']['frames_per_second']:.0f} frames/s "
-        f"({report['decode']['threads']} threads), max difference from one-shot {report['decode']['max_abs_diff_vs_one_shot']:.1e}")
+    log(
+        f"streaming decode at {r.size}x{r.size}: {report['decode']['frames_per_second']:.0f} frames/s "
+        f"({report['decode']['threads']} threads), max difference from one-shot {report['decode']['max_abs_diff_vs_one_shot']:.1e}"
+    )
     return report, images
 
 
@@ -164,8 +187,12 @@ def _long_spec(prompt):
     """The ClipSpec a prompt names (default size and speed)."""
     from sanavideo.data.shapes import ClipSpec
 
-    return ClipSpec(colour=prompt.colour or "red", shape=prompt.shape or "circle", motion=prompt.motion or "bounces",
-                    background=prompt.background or "black")
+    return ClipSpec(
+        colour=prompt.colour or "red",
+        shape=prompt.shape or "circle",
+        motion=prompt.motion or "bounces",
+        background=prompt.background or "black",
+    )
 
 
 def strip_png(images: dict, path: str | Path, frame_indices=(0, 8, 16, 32), scale: int = 2) -> None:
@@ -178,12 +205,18 @@ def strip_png(images: dict, path: str | Path, frame_indices=(0, 8, 16, 32), scal
     rows = []
     for clip, rec in zip(images["clips"], images["recs"]):
         idx = [i for i in frame_indices if i < clip.shape[0]]
-        rows += [np.concatenate([clip[i] for i in idx], axis=1), np.concatenate([rec[i] for i in idx], axis=1)]
+        rows += [
+            np.concatenate([clip[i] for i in idx], axis=1),
+            np.concatenate([rec[i] for i in idx], axis=1),
+        ]
     if "long" in images:
         clip, rec = images["long"]
         last = clip.shape[0] - 1
         idx = [round(last * k / (len(frame_indices) - 1)) for k in range(len(frame_indices))]  # evenly spread
-        rows += [np.concatenate([clip[i] for i in idx], axis=1), np.concatenate([rec[i] for i in idx], axis=1)]
+        rows += [
+            np.concatenate([clip[i] for i in idx], axis=1),
+            np.concatenate([rec[i] for i in idx], axis=1),
+        ]
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)), constant_values=128) for r in rows]
     image = Image.fromarray(np.concatenate(rows, axis=0))

@@ -115,7 +115,12 @@ def linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     as a 1x1 convolution on a channels-last view: oneDNN's convolution is about twice as fast as torch's CPU
     GEMM on the machines measured (docs/benchmarks.md). Elsewhere, and for wrapped layers (LoRA), it is
     the module's own forward."""
-    if type(module) is not nn.Linear or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_grad_enabled():
+    if (
+        type(module) is not nn.Linear
+        or x.device.type != "cpu"
+        or x.dtype != torch.float32
+        or torch.is_grad_enabled()
+    ):
         return module(x)
     B, N, D = x.shape
     view = x.reshape(B, N, 1, D).permute(0, 3, 1, 2)  # (B, N, D) -> (B, D, N, 1) channels-last

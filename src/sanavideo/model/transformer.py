@@ -89,7 +89,9 @@ class SanaVideoBlock(nn.Module):
         attn_out, own = self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope, chunk_tokens, history)
         x = x + gated(attn_out, gate_msa)
         x = x + self.cross_attn(x, y, y_bias)
-        ffn_out, last_frame = self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp), grid, chunk_frames, tail)
+        ffn_out, last_frame = self.mlp(
+            modulate(self.norm2(x), shift_mlp, scale_mlp), grid, chunk_frames, tail
+        )
         x = x + gated(ffn_out, gate_mlp)
         return x, own, last_frame
 
@@ -158,19 +160,25 @@ class SanaVideoTransformer(nn.Module):
     def new_cache(self, window: int | None = None) -> StreamingCache:
         return StreamingCache(len(self.blocks), window=window)
 
-    def _check_inputs(self, latents: torch.Tensor, timestep: torch.Tensor, prompt_embeds: torch.Tensor) -> None:
+    def _check_inputs(
+        self, latents: torch.Tensor, timestep: torch.Tensor, prompt_embeds: torch.Tensor
+    ) -> None:
         cfg = self.config
         if latents.ndim != 5 or latents.shape[1] != cfg.in_channels:
-            raise ValueError(
-                f"latents must be (B, {cfg.in_channels}, F, H, W), got {tuple(latents.shape)}"
-            )
+            raise ValueError(f"latents must be (B, {cfg.in_channels}, F, H, W), got {tuple(latents.shape)}")
         B, _, f, h, w = latents.shape
         pt, ph, pw = cfg.patch_size
         if f % pt or h % ph or w % pw:
-            raise ValueError(f"latent size (F, H, W) = {(f, h, w)} must be a multiple of the patch {cfg.patch_size}")
+            raise ValueError(
+                f"latent size (F, H, W) = {(f, h, w)} must be a multiple of the patch {cfg.patch_size}"
+            )
         if timestep.shape not in ((B,), (B, f)):
             raise ValueError(f"timestep must have shape ({B},) or ({B}, {f}), got {tuple(timestep.shape)}")
-        if prompt_embeds.ndim != 3 or prompt_embeds.shape[0] != B or prompt_embeds.shape[2] != cfg.caption_channels:
+        if (
+            prompt_embeds.ndim != 3
+            or prompt_embeds.shape[0] != B
+            or prompt_embeds.shape[2] != cfg.caption_channels
+        ):
             raise ValueError(
                 f"prompt_embeds must be ({B}, L, {cfg.caption_channels}), got {tuple(prompt_embeds.shape)}"
             )

@@ -90,8 +90,12 @@ def draw_noise(
         generator = generator[0]
     if isinstance(generator, list):
         if len(generator) != shape[0]:
-            raise ValueError(f"got {len(generator)} generators for a batch of {shape[0]}; pass one per sample")
-        draws = [torch.randn((1, *shape[1:]), generator=g, device=g.device, dtype=torch.float32) for g in generator]
+            raise ValueError(
+                f"got {len(generator)} generators for a batch of {shape[0]}; pass one per sample"
+            )
+        draws = [
+            torch.randn((1, *shape[1:]), generator=g, device=g.device, dtype=torch.float32) for g in generator
+        ]
         return torch.cat([d.to(device) for d in draws])
     rand_device = generator.device if generator is not None else torch.device("cpu")
     return torch.randn(shape, generator=generator, device=rand_device, dtype=torch.float32).to(device)

@@ -136,8 +136,15 @@ def stream_latents(
         for i, t in enumerate(settings.timesteps):
             if clean_first:
                 x[:, :, :1] = first_frame.to(x)
-            v = guided_velocity(model, x, _timestep(t, B, size, clean_first, device), cond, negative,
-                                settings.guidance_scale, cache=cache)
+            v = guided_velocity(
+                model,
+                x,
+                _timestep(t, B, size, clean_first, device),
+                cond,
+                negative,
+                settings.guidance_scale,
+                cache=cache,
+            )
             x0 = x - sigmas[i] * v
             if clean_first:
                 x0[:, :, :1] = first_frame.to(x0)
@@ -148,7 +155,9 @@ def stream_latents(
                     eps = (x - (1 - sigmas[i]) * x0) / sigmas[i]
                 x = (1 - sigmas[i + 1]) * x0 + sigmas[i + 1] * eps
         # clean-context pass: write this chunk into the state
-        guided_velocity(model, x0, torch.zeros(B, device=device), cond, negative, settings.guidance_scale, cache=cache)
+        guided_velocity(
+            model, x0, torch.zeros(B, device=device), cond, negative, settings.guidance_scale, cache=cache
+        )
         cache.advance()
         yield LatentChunk(start, x0, recached)
         previous, start = x0, start + size

@@ -53,8 +53,12 @@ class TextEncoderArgs:
 class DataArgs:
     cache_dir: str | None = None  # written by `sanavideo precompute`
     video_dirs: list[str] = field(default_factory=list)  # raw clips, precomputed into output_dir/cache first
-    encoders: str | None = None  # diffusers-layout folder with vae/, text_encoder/, tokenizer/ (for video_dirs)
-    synthetic: dict[str, Any] | None = None  # SyntheticSpec fields: a generated latent set (tests, smoke runs)
+    encoders: str | None = (
+        None  # diffusers-layout folder with vae/, text_encoder/, tokenizer/ (for video_dirs)
+    )
+    synthetic: dict[str, Any] | None = (
+        None  # SyntheticSpec fields: a generated latent set (tests, smoke runs)
+    )
     num_frames: int = 81  # pixel frames per clip, 4k+1
     frame_stride: int = 1
     resolution: int = 480  # aspect buckets of about resolution**2 pixels
@@ -148,20 +152,32 @@ def validate(a: TrainArgs) -> None:
             raise ValueError(msg)
 
     need(a.max_steps >= 0, f"max_steps must be >= 0, got {a.max_steps}")
-    need(a.precision in ("auto", "bf16", "fp32"), f"precision must be auto, bf16 or fp32, got {a.precision!r}")
+    need(
+        a.precision in ("auto", "bf16", "fp32"), f"precision must be auto, bf16 or fp32, got {a.precision!r}"
+    )
     need(a.log_every >= 1, f"log_every must be >= 1, got {a.log_every}")
     need(a.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {a.checkpoint_every}")
     need(a.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {a.keep_checkpoints}")
     d, o, p = a.data, a.objective, a.optim
-    need((d.num_frames - 1) % 4 == 0 and d.num_frames >= 1, f"data.num_frames must be 4k+1, got {d.num_frames}")
+    need(
+        (d.num_frames - 1) % 4 == 0 and d.num_frames >= 1, f"data.num_frames must be 4k+1, got {d.num_frames}"
+    )
     need(d.batch_size >= 1, f"data.batch_size must be >= 1, got {d.batch_size}")
     sources = [d.cache_dir is not None, bool(d.video_dirs), d.synthetic is not None]
     need(sum(sources) <= 1, "set only one of data.cache_dir, data.video_dirs and data.synthetic")
-    need(not d.video_dirs or d.encoders is not None, "data.video_dirs needs data.encoders (a VAE/text folder)")
-    need(0.0 <= o.caption_dropout <= 1.0, f"objective.caption_dropout must be in [0, 1], got {o.caption_dropout}")
+    need(
+        not d.video_dirs or d.encoders is not None, "data.video_dirs needs data.encoders (a VAE/text folder)"
+    )
+    need(
+        0.0 <= o.caption_dropout <= 1.0,
+        f"objective.caption_dropout must be in [0, 1], got {o.caption_dropout}",
+    )
     need(0.0 <= o.i2v_prob <= 1.0, f"objective.i2v_prob must be in [0, 1], got {o.i2v_prob}")
     need(o.flow_shift > 0, f"objective.flow_shift must be > 0, got {o.flow_shift}")
-    need(o.null_caption in ("embedding", "empty"), f"objective.null_caption must be embedding or empty, got {o.null_caption!r}")
+    need(
+        o.null_caption in ("embedding", "empty"),
+        f"objective.null_caption must be embedding or empty, got {o.null_caption!r}",
+    )
     need(
         o.chunk_timesteps in ("scaled", "sorted", "shared"),
         f"objective.chunk_timesteps must be scaled, sorted or shared, got {o.chunk_timesteps!r}",
@@ -169,7 +185,10 @@ def validate(a: TrainArgs) -> None:
     need(p.grad_accum >= 1, f"optim.grad_accum must be >= 1, got {p.grad_accum}")
     need(math.isfinite(p.lr) and p.lr > 0, f"optim.lr must be a positive number, got {p.lr}")
     need(p.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {p.warmup_steps}")
-    need(math.isfinite(p.grad_clip) and p.grad_clip >= 0, f"optim.grad_clip must be >= 0 (0: off), got {p.grad_clip}")
+    need(
+        math.isfinite(p.grad_clip) and p.grad_clip >= 0,
+        f"optim.grad_clip must be >= 0 (0: off), got {p.grad_clip}",
+    )
     need(0.0 <= p.ema_decay < 1.0, f"optim.ema_decay must be in [0, 1), got {p.ema_decay}")
     need(p.ema_start >= 0, f"optim.ema_start must be >= 0, got {p.ema_start}")
     need(a.lora.rank >= 0, f"lora.rank must be >= 0, got {a.lora.rank}")
@@ -221,7 +240,11 @@ def save_args(args: TrainArgs, path: str | Path) -> None:
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in changes.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "overrides" else v
+        out[k] = (
+            _merge(out[k], v)
+            if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "overrides"
+            else v
+        )
     return out
 
 

@@ -73,8 +73,9 @@ def write_json(data: dict, path: Path) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
-def write_checkpoint(output_dir: str | Path, step: int, writers: dict[str, Callable[[Path], None]],
-                     state: dict, keep: int) -> Path:
+def write_checkpoint(
+    output_dir: str | Path, step: int, writers: dict[str, Callable[[Path], None]], state: dict, keep: int
+) -> Path:
     """Write one checkpoint atomically. `writers` maps a file name to a function writing that file."""
     root = checkpoint_root(output_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -157,7 +158,11 @@ def load_rng_state(path: Path) -> None:
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    missing = {"torch", "python", "numpy"} - tensors.keys() or {"python_version", "python_gauss", "numpy"} - meta.keys()
+    missing = {"torch", "python", "numpy"} - tensors.keys() or {
+        "python_version",
+        "python_gauss",
+        "numpy",
+    } - meta.keys()
     if missing:
         raise ValueError(f"{path} is not an RNG state file: missing {sorted(missing)}")
     torch.set_rng_state(tensors["torch"])

@@ -86,8 +86,9 @@ def like_param(full: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
     if hasattr(param, "device_mesh"):
         from torch.distributed.tensor import distribute_tensor
 
-        return distribute_tensor(full.to(param.device, param.dtype), param.device_mesh, param.placements,
-                                 src_data_rank=None)
+        return distribute_tensor(
+            full.to(param.device, param.dtype), param.device_mesh, param.placements, src_data_rank=None
+        )
     return full.to(param.device, param.dtype)
 
 

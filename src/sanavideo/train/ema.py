@@ -15,7 +15,11 @@ class EMA:
     """
 
     def __init__(
-        self, named_params: list[tuple[str, torch.nn.Parameter]], decay: float, start: int = 0, warmup: bool = True
+        self,
+        named_params: list[tuple[str, torch.nn.Parameter]],
+        decay: float,
+        start: int = 0,
+        warmup: bool = True,
     ) -> None:
         self.names = [n for n, _ in named_params]
         self.params = [p for _, p in named_params]

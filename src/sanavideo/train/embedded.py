@@ -48,7 +48,9 @@ class EmbeddedRecipe:
     config: str = str(CONFIG)
     overrides: list[str] = field(default_factory=list)  # extra `key=value` for the training config
     vae_from: str | None = None  # use this trained VAE folder instead of training one (step 1)
-    init_from: str | None = None  # a pipeline folder whose transformer/, text_encoder/, tokenizer/ start training
+    init_from: str | None = (
+        None  # a pipeline folder whose transformer/, text_encoder/, tokenizer/ start training
+    )
 
     @property
     def root(self) -> Path:
@@ -60,9 +62,21 @@ def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
 
     out = recipe.root / "vae"
     args = VAETrainArgs(
-        out=str(out), render=recipe.vae_clips, preset="patch2", steps=recipe.vae_steps, batch=recipe.vae_batch,
-        frames=(17, 33), crop=recipe.size // 2, size=recipe.size, lr=1e-3, warmup=100, foreground_weight=10.0,
-        device=str(resolve_device(recipe.device)), seed=recipe.seed, log_every=50, time_budget_s=recipe.vae_seconds,
+        out=str(out),
+        render=recipe.vae_clips,
+        preset="patch2",
+        steps=recipe.vae_steps,
+        batch=recipe.vae_batch,
+        frames=(17, 33),
+        crop=recipe.size // 2,
+        size=recipe.size,
+        lr=1e-3,
+        warmup=100,
+        foreground_weight=10.0,
+        device=str(resolve_device(recipe.device)),
+        seed=recipe.seed,
+        log_every=50,
+        time_budget_s=recipe.vae_seconds,
         init=recipe.vae_init,
     )
     result = train_vae(args, log=log)
@@ -88,30 +102,57 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
     rng = np.random.default_rng(recipe.seed + 1)
 
     def tokens(text: str) -> dict[str, torch.Tensor]:
-        tok = tokenizer([text], padding="max_length", max_length=recipe.max_text_length, truncation=True,
-                        return_tensors="pt")
+        tok = tokenizer(
+            [text],
+            padding="max_length",
+            max_length=recipe.max_text_length,
+            truncation=True,
+            return_tensors="pt",
+        )
         return {"input_ids": tok.input_ids[0].long(), "prompt_mask": tok.attention_mask[0].long()}
 
     entries, block, batch, start = [], 2048, 64, time.perf_counter()
     for first in range(0, recipe.clips, block):
         specs = [sample_spec(rng) for _ in range(min(block, recipe.clips - first))]
         clips = torch.from_numpy(render_many(specs, recipe.frames, recipe.size))  # (n, T, H, W, 3)
-        latents = torch.cat([  # (n, C, T', H', W')
-            vae.encode(to_model_input(clips[i : i + batch], device)).float().cpu()
-            for i in range(0, len(specs), batch)
-        ])
+        latents = torch.cat(
+            [  # (n, C, T', H', W')
+                vae.encode(to_model_input(clips[i : i + batch], device)).float().cpu()
+                for i in range(0, len(specs), batch)
+            ]
+        )
         for j, spec in enumerate(specs):
             text = caption(spec, rng)
             name = f"{first + j:06d}"
-            atomic_save_tensors({"latents": latents[j], **tokens(text)}, cache / "items" / f"{name}.safetensors")
-            entries.append({"key": name, "file": f"items/{name}.safetensors", "shape": list(latents[j].shape),
-                            "caption": text, "motion_score": spec.motion_score})
+            atomic_save_tensors(
+                {"latents": latents[j], **tokens(text)}, cache / "items" / f"{name}.safetensors"
+            )
+            entries.append(
+                {
+                    "key": name,
+                    "file": f"items/{name}.safetensors",
+                    "shape": list(latents[j].shape),
+                    "caption": text,
+                    "motion_score": spec.motion_score,
+                }
+            )
     atomic_save_tensors(tokens(""), cache / "empty_prompt.safetensors")
-    index = {"version": CACHE_VERSION, "encoders": str(vae_dir), "num_frames": recipe.frames,
-             "resolution": recipe.size, "max_text_length": recipe.max_text_length, "store_embeddings": False,
-             "chi": "none", "lowercase": True, "skipped": 0, "items": entries}
+    index = {
+        "version": CACHE_VERSION,
+        "encoders": str(vae_dir),
+        "num_frames": recipe.frames,
+        "resolution": recipe.size,
+        "max_text_length": recipe.max_text_length,
+        "store_embeddings": False,
+        "chi": "none",
+        "lowercase": True,
+        "skipped": 0,
+        "items": entries,
+    }
     atomic_write_json(index, cache / "index.json")
-    log(f"cache: {len(entries)} clips encoded in {time.perf_counter() - start:.1f} s, latents {entries[0]['shape']}")
+    log(
+        f"cache: {len(entries)} clips encoded in {time.perf_counter() - start:.1f} s, latents {entries[0]['shape']}"
+    )
     return cache
 
 
@@ -119,15 +160,23 @@ def train_embedded_transformer(recipe: EmbeddedRecipe, cache: Path, text_dir: Pa
     from sanavideo.train import load_args, train
 
     overrides = [
-        f"output_dir={recipe.root / 'dit'}", f"data.cache_dir={cache}", f"text_encoder.path={text_dir}",
-        f"max_steps={recipe.dit_steps}", f"max_seconds={recipe.dit_seconds}", f"device={recipe.device}",
-        f"seed={recipe.seed}", f"data.max_text_length={recipe.max_text_length}", *recipe.overrides,
+        f"output_dir={recipe.root / 'dit'}",
+        f"data.cache_dir={cache}",
+        f"text_encoder.path={text_dir}",
+        f"max_steps={recipe.dit_steps}",
+        f"max_seconds={recipe.dit_seconds}",
+        f"device={recipe.device}",
+        f"seed={recipe.seed}",
+        f"data.max_text_length={recipe.max_text_length}",
+        *recipe.overrides,
     ]
     if recipe.init_from is not None:
         overrides.append(f"model.init_from={Path(recipe.init_from) / 'transformer'}")
     result = train(load_args(recipe.config, overrides))
-    log(f"transformer: {result.steps} steps, {result.samples_per_second:.0f} samples/s, "
-        f"last loss {result.losses[-1]:.4f}")
+    log(
+        f"transformer: {result.steps} steps, {result.samples_per_second:.0f} samples/s, "
+        f"last loss {result.losses[-1]:.4f}"
+    )
     return Path(result.export_dir)
 
 
@@ -150,7 +199,9 @@ def _write_pipeline_folder(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, t
     model = SanaVideoTransformer.from_pretrained(final / "transformer")
     state = {k: v.half() for k, v in model.state_dict().items()}
     save_diffusers(state, model.config, target / "transformer")
-    shutil.copytree(vae_dir, target / "vae", ignore=shutil.ignore_patterns(".*", "best", "vae_train_report.json"))
+    shutil.copytree(
+        vae_dir, target / "vae", ignore=shutil.ignore_patterns(".*", "best", "vae_train_report.json")
+    )
     shutil.copytree(final / "text_encoder", target / "text_encoder")
     shutil.copytree(final / "tokenizer", target / "tokenizer")
     import yaml
@@ -160,21 +211,34 @@ def _write_pipeline_folder(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, t
     if not isinstance(chunk, int):
         raise ValueError(f"the embedded recipe trains with an integer objective.chunk_frames, got {chunk!r}")
     shift = float(objective["flow_shift"])
-    DPMSolverMultistepScheduler(use_flow_sigmas=True, flow_shift=shift, prediction_type="flow_prediction").save_pretrained(
-        target / "scheduler"
-    )
+    DPMSolverMultistepScheduler(
+        use_flow_sigmas=True, flow_shift=shift, prediction_type="flow_prediction"
+    ).save_pretrained(target / "scheduler")
     index = {
-        "_class_name": "SanaVideoPipeline", "_diffusers_version": "0.42.1",
-        "transformer": ["diffusers", "SanaVideoTransformer3DModel"], "vae": ["diffusers", "AutoencoderKLWan"],
-        "text_encoder": ["transformers", "Gemma2Model"], "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
+        "_class_name": "SanaVideoPipeline",
+        "_diffusers_version": "0.42.1",
+        "transformer": ["diffusers", "SanaVideoTransformer3DModel"],
+        "vae": ["diffusers", "AutoencoderKLWan"],
+        "text_encoder": ["transformers", "Gemma2Model"],
+        "tokenizer": ["transformers", "PreTrainedTokenizerFast"],
         "scheduler": ["diffusers", "DPMSolverMultistepScheduler"],
     }
     atomic_write_json(index, target / "model_index.json", indent=2)
     options = {
-        "chi": "none", "lowercase_prompts": True, "max_sequence_length": recipe.max_text_length,
-        "negative_prompt": "", "height": recipe.size, "width": recipe.size, "frames": recipe.frames,
-        "num_inference_steps": 20, "guidance_scale": 3.0, "fps": 16,
-        "stream_chunk_frames": chunk, "stream_steps": 8, "stream_window": 2, "stream_fresh_noise": False,
+        "chi": "none",
+        "lowercase_prompts": True,
+        "max_sequence_length": recipe.max_text_length,
+        "negative_prompt": "",
+        "height": recipe.size,
+        "width": recipe.size,
+        "frames": recipe.frames,
+        "num_inference_steps": 20,
+        "guidance_scale": 3.0,
+        "fps": 16,
+        "stream_chunk_frames": chunk,
+        "stream_steps": 8,
+        "stream_window": 2,
+        "stream_fresh_noise": False,
     }
     atomic_write_json({"options": options}, target / "sanavideo.json", indent=2)
 
@@ -190,7 +254,9 @@ def run(recipe: EmbeddedRecipe, log=print) -> Path:
         text_dir = recipe.root / "text"
         tokenizer = build_tokenizer(model_max_length=recipe.max_text_length)
         tokenizer.save_pretrained(str(text_dir / "tokenizer"))
-        build_text_encoder(recipe.seed, vocab_size=len(tokenizer)).save_pretrained(str(text_dir / "text_encoder"))
+        build_text_encoder(recipe.seed, vocab_size=len(tokenizer)).save_pretrained(
+            str(text_dir / "text_encoder")
+        )
     t0 = time.perf_counter()
     vae_dir = Path(recipe.vae_from) if recipe.vae_from is not None else train_embedded_vae(recipe, log)
     log(f"[{time.perf_counter() - t0:.0f} s] vae done")
@@ -220,13 +286,27 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--config", default=d.config)
     p.add_argument("--vae-from", default=None, help="a trained VAE folder (skips VAE training)")
     p.add_argument("--vae-init", default=None, help="warm-start VAE training from this VAE folder")
-    p.add_argument("--init-from", default=None, help="pipeline folder to start the transformer and text encoder from")
+    p.add_argument(
+        "--init-from", default=None, help="pipeline folder to start the transformer and text encoder from"
+    )
     p.add_argument("overrides", nargs="*", help="training config overrides key=value")
     a = p.parse_args(argv)
     recipe = EmbeddedRecipe(
-        out=a.out, device=a.device, seed=a.seed, clips=a.clips, vae_clips=a.vae_clips, vae_steps=a.vae_steps,
-        vae_seconds=a.vae_seconds, vae_batch=a.vae_batch, dit_steps=a.dit_steps, dit_seconds=a.dit_seconds,
-        config=a.config, overrides=a.overrides, vae_from=a.vae_from, init_from=a.init_from, vae_init=a.vae_init,
+        out=a.out,
+        device=a.device,
+        seed=a.seed,
+        clips=a.clips,
+        vae_clips=a.vae_clips,
+        vae_steps=a.vae_steps,
+        vae_seconds=a.vae_seconds,
+        vae_batch=a.vae_batch,
+        dit_steps=a.dit_steps,
+        dit_seconds=a.dit_seconds,
+        config=a.config,
+        overrides=a.overrides,
+        vae_from=a.vae_from,
+        init_from=a.init_from,
+        vae_init=a.vae_init,
     )
     folder = run(recipe, log=lambda msg: print(msg, flush=True))
     print(f"embedded model written to {folder}", flush=True)

@@ -78,8 +78,10 @@ def _initial_null_caption(args: TrainArgs, length: int, channels: int) -> torch.
         carried = read_null_caption(args.model.init_from)
         if carried is not None:
             if tuple(carried.shape) != (length, channels):
-                raise ValueError(f"{args.model.init_from}: its null caption has shape {tuple(carried.shape)}, "
-                                 f"the data needs ({length}, {channels}) (max_text_length, caption_channels)")
+                raise ValueError(
+                    f"{args.model.init_from}: its null caption has shape {tuple(carried.shape)}, "
+                    f"the data needs ({length}, {channels}) (max_text_length, caption_channels)"
+                )
             return carried.float()
     gen = torch.Generator().manual_seed(args.seed + 2)
     return torch.randn(length, channels, generator=gen) / math.sqrt(channels)
@@ -115,13 +117,22 @@ def build_data(args: TrainArgs, info: D.DistInfo) -> tuple[LatentSet, int]:
         if info.is_main and not (Path(cache_dir) / "index.json").is_file():
             from sanavideo.data.precompute import PrecomputeArgs, precompute
 
-            precompute(PrecomputeArgs(
-                video_dirs=list(d.video_dirs), encoders=d.encoders, output=cache_dir, num_frames=d.num_frames,
-                frame_stride=d.frame_stride, resolution=d.resolution, max_text_length=d.max_text_length,
-                caption_proportion=dict(d.caption_proportion), store_embeddings=not args.text_encoder.trainable,
-                chi="none" if args.text_encoder.trainable else d.chi, lowercase=d.lowercase,
-                device=str(info.device),
-            ))
+            precompute(
+                PrecomputeArgs(
+                    video_dirs=list(d.video_dirs),
+                    encoders=d.encoders,
+                    output=cache_dir,
+                    num_frames=d.num_frames,
+                    frame_stride=d.frame_stride,
+                    resolution=d.resolution,
+                    max_text_length=d.max_text_length,
+                    caption_proportion=dict(d.caption_proportion),
+                    store_embeddings=not args.text_encoder.trainable,
+                    chi="none" if args.text_encoder.trainable else d.chi,
+                    lowercase=d.lowercase,
+                    device=str(info.device),
+                )
+            )
         D.barrier(info)
     from sanavideo.data.latents import load_cache  # cache_dir is set: _train refused "no data" up front
 
@@ -180,11 +191,15 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
     cfg = transformer.config
     text_encoder = build_text_encoder(args)
     if text_encoder is not None and text_encoder.config.hidden_size != cfg.caption_channels:
-        raise ValueError(f"text encoder hidden size {text_encoder.config.hidden_size} != transformer "
-                         f"caption_channels {cfg.caption_channels}")
+        raise ValueError(
+            f"text encoder hidden size {text_encoder.config.hidden_size} != transformer "
+            f"caption_channels {cfg.caption_channels}"
+        )
     if not te_trainable and data.caption_channels != cfg.caption_channels:
-        raise ValueError(f"cached prompt_embeds have {data.caption_channels} channels, the transformer "
-                         f"expects caption_channels={cfg.caption_channels}")
+        raise ValueError(
+            f"cached prompt_embeds have {data.caption_channels} channels, the transformer "
+            f"expects caption_channels={cfg.caption_channels}"
+        )
     null_caption = _initial_null_caption(args, data.text_len, cfg.caption_channels)
     lora_cfg = None
     if args.lora.rank > 0:
@@ -203,13 +218,17 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
         try:
             result = transformer.load_state_dict(sd, strict=lora_cfg is None)
         except RuntimeError as err:  # missing / unexpected / mis-shaped keys: another model's checkpoint
-            raise ValueError(f"checkpoint {resume_from} does not fit this run's model ({args.model.preset} with "
-                             f"its overrides): {str(err).splitlines()[-1].strip()}") from None
+            raise ValueError(
+                f"checkpoint {resume_from} does not fit this run's model ({args.model.preset} with "
+                f"its overrides): {str(err).splitlines()[-1].strip()}"
+            ) from None
         if lora_cfg is not None:
             absent = [k for k in result.missing_keys if "lora_" in k]
             if absent or result.unexpected_keys:
-                raise ValueError(f"{resume_from}: LoRA checkpoint does not fit: missing {absent[:3]}, "
-                                 f"unexpected {result.unexpected_keys[:3]}")
+                raise ValueError(
+                    f"{resume_from}: LoRA checkpoint does not fit: missing {absent[:3]}, "
+                    f"unexpected {result.unexpected_keys[:3]}"
+                )
         if text_encoder is not None:
             text_encoder.load_state_dict(ckpt.load_safetensors(resume_from / "text_encoder.safetensors"))
         null_caption = ckpt.load_safetensors(resume_from / "null_caption.safetensors")["null_caption"]
@@ -239,7 +258,8 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
     optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
     warmup = o.warmup_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0)
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0
+    )
     ema = EMA(named, o.ema_decay, o.ema_start, o.ema_warmup) if o.ema_decay > 0 else None
 
     step, position = 0, (0, 0)
@@ -253,8 +273,11 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
         else:  # checkpoints before rng.safetensors kept a pickled rng.pt, which is never unpickled
             log.warning("%s has no %s: random number generators not restored", resume_from, ckpt.RNG_FILE)
         step, position = int(state["step"]), tuple(state["position"])
-        if state.get("world_size") != info.world_size or state.get("global_batch") is not None and \
-                state["global_batch"] != args.data.batch_size * info.world_size * o.grad_accum:
+        if (
+            state.get("world_size") != info.world_size
+            or state.get("global_batch") is not None
+            and state["global_batch"] != args.data.batch_size * info.world_size * o.grad_accum
+        ):
             log.warning("resuming with a different world size or global batch than the checkpoint")
 
     # 5. the loop
@@ -273,13 +296,26 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
     last_grad_norm = torch.zeros((), device=device)
     if info.is_main:
         n_train = sum(p.numel() for p in trainable)
-        log.info("training %s: %d trainable parameters, %d samples, global batch %d (%d ranks x %d x %d), "
-                 "device %s, %s, steps %d -> %d", type(transformer).__name__, n_train, len(data), G,
-                 info.world_size, bs, accum, device, autocast_dtype or "fp32", step, args.max_steps)
+        log.info(
+            "training %s: %d trainable parameters, %d samples, global batch %d (%d ranks x %d x %d), "
+            "device %s, %s, steps %d -> %d",
+            type(transformer).__name__,
+            n_train,
+            len(data),
+            G,
+            info.world_size,
+            bs,
+            accum,
+            device,
+            autocast_dtype or "fp32",
+            step,
+            args.max_steps,
+        )
 
     def save(at_step: int) -> Path | None:
-        return _save_checkpoint(args, info, modules, optimizer, scheduler, ema, null_caption, lora_cfg,
-                                at_step, position, G)
+        return _save_checkpoint(
+            args, info, modules, optimizer, scheduler, ema, null_caption, lora_cfg, at_step, position, G
+        )
 
     while step < args.max_steps:
         indices, position = sampler.next(position)
@@ -296,12 +332,18 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
                 for mod in (transformer, text_encoder):
                     if mod is not None:
                         mod.set_requires_gradient_sync(m == accum - 1)
-            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                                enabled=autocast_dtype is not None):
+            with torch.autocast(
+                device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+            ):
                 embeds, mask = _captions(batch, r.drop, data, text_encoder, null_caption, obj.null_caption)
                 noised = add_noise(batch.latents, r, chunks, obj)
-                pred = transformer(noised.noisy, noised.timestep, embeds, mask,
-                                   chunk_frames=chunks if len(chunks) > 1 else None)
+                pred = transformer(
+                    noised.noisy,
+                    noised.timestep,
+                    embeds,
+                    mask,
+                    chunk_frames=chunks if len(chunks) > 1 else None,
+                )
                 loss = masked_loss(frame_losses(pred, noised.target), noised.frame_weight).mean()
             (loss / accum).backward()
             step_loss += loss.detach() / accum
@@ -323,16 +365,33 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
             elapsed = time.perf_counter() - window_start
             sps = window_steps * G / max(elapsed, 1e-9)
             if info.is_main:
-                record = {"step": step, "loss": sum(losses) / len(losses), "lr": scheduler.get_last_lr()[0],
-                          "grad_norm": float(last_grad_norm), "samples_per_sec": sps,
-                          "epoch": position[0], "time": time.time()}
+                record = {
+                    "step": step,
+                    "loss": sum(losses) / len(losses),
+                    "lr": scheduler.get_last_lr()[0],
+                    "grad_norm": float(last_grad_norm),
+                    "samples_per_sec": sps,
+                    "epoch": position[0],
+                    "time": time.time(),
+                }
                 with open(metrics_path, "a") as fh:
                     fh.write(json.dumps(record) + "\n")
-                log.info("step %d/%d  loss %.4f  lr %.3g  grad %.3g  %.1f samples/s", step, args.max_steps,
-                         record["loss"], record["lr"], record["grad_norm"], sps)
+                log.info(
+                    "step %d/%d  loss %.4f  lr %.3g  grad %.3g  %.1f samples/s",
+                    step,
+                    args.max_steps,
+                    record["loss"],
+                    record["lr"],
+                    record["grad_norm"],
+                    sps,
+                )
             window, window_steps, window_start = [], 0, time.perf_counter()
         at_log_step = step % args.log_every == 0  # checked with the log: it syncs with the device
-        if args.max_seconds is not None and at_log_step and _out_of_time(run_start, args.max_seconds, info, device):
+        if (
+            args.max_seconds is not None
+            and at_log_step
+            and _out_of_time(run_start, args.max_seconds, info, device)
+        ):
             log.info("stopping at step %d: max_seconds=%g reached", step, args.max_seconds)
             break
         if args.checkpoint_every and step % args.checkpoint_every == 0 and step < args.max_steps:
@@ -350,8 +409,14 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
     return result
 
 
-def _captions(batch, drop: torch.Tensor, data: LatentSet, text_encoder: nn.Module | None,
-              null_caption: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _captions(
+    batch,
+    drop: torch.Tensor,
+    data: LatentSet,
+    text_encoder: nn.Module | None,
+    null_caption: torch.Tensor,
+    mode: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Prompt embeddings (B, L, D) and mask (B, L) with caption dropout applied to the rows in `drop`."""
     mask = batch.prompt_mask
     dropped = drop[:, None]  # (B,) -> (B, 1)
@@ -369,7 +434,9 @@ def _captions(batch, drop: torch.Tensor, data: LatentSet, text_encoder: nn.Modul
     else:
         embeds = batch.prompt_embeds.float()
         if mode == "empty":
-            embeds = torch.where(dropped[:, :, None], data.empty_prompt["prompt_embeds"].to(embeds)[None], embeds)
+            embeds = torch.where(
+                dropped[:, :, None], data.empty_prompt["prompt_embeds"].to(embeds)[None], embeds
+            )
     if mode == "embedding":
         # the fixed null caption replaces the embeddings; the mask stays the prompt's own (upstream's
         # CaptionEmbedder.token_drop swaps the caption tensor only)
@@ -387,24 +454,43 @@ def _gather(args: TrainArgs, modules: Modules, ema: EMA | None, lora_cfg) -> dic
     return {"model": model_sd, "text_encoder": te_sd, "ema": ema_sd}
 
 
-def _save_checkpoint(args: TrainArgs, info: D.DistInfo, modules: Modules, optimizer, scheduler, ema,
-                     null_caption: torch.Tensor, lora_cfg, step: int, position: tuple[int, int],
-                     global_batch: int) -> Path | None:
+def _save_checkpoint(
+    args: TrainArgs,
+    info: D.DistInfo,
+    modules: Modules,
+    optimizer,
+    scheduler,
+    ema,
+    null_caption: torch.Tensor,
+    lora_cfg,
+    step: int,
+    position: tuple[int, int],
+    global_batch: int,
+) -> Path | None:
     full = _gather(args, modules, ema, lora_cfg)
     optim_sd = D.optimizer_state(modules, optimizer)
     path = None
     if info.is_main:
-        writers = {"model.safetensors": lambda p: ckpt.save_safetensors(full["model"], p),
-                   "null_caption.safetensors": lambda p: ckpt.save_safetensors(
-                       {"null_caption": null_caption.cpu()}, p),
-                   "optimizer.pt": lambda p: ckpt.save_torch(optim_sd, p),
-                   ckpt.RNG_FILE: ckpt.save_rng_state}
+        writers = {
+            "model.safetensors": lambda p: ckpt.save_safetensors(full["model"], p),
+            "null_caption.safetensors": lambda p: ckpt.save_safetensors(
+                {"null_caption": null_caption.cpu()}, p
+            ),
+            "optimizer.pt": lambda p: ckpt.save_torch(optim_sd, p),
+            ckpt.RNG_FILE: ckpt.save_rng_state,
+        }
         if ema is not None:
             writers["ema.safetensors"] = lambda p: ckpt.save_safetensors(full["ema"], p)
         if modules.text_encoder is not None:
             writers["text_encoder.safetensors"] = lambda p: ckpt.save_safetensors(full["text_encoder"], p)
-        state = {"step": step, "position": list(position), "scheduler": scheduler.state_dict(),
-                 "world_size": info.world_size, "global_batch": global_batch, "config": args.to_dict()}
+        state = {
+            "step": step,
+            "position": list(position),
+            "scheduler": scheduler.state_dict(),
+            "world_size": info.world_size,
+            "global_batch": global_batch,
+            "config": args.to_dict(),
+        }
         path = ckpt.write_checkpoint(args.output_dir, step, writers, state, args.keep_checkpoints)
         log.info("saved checkpoint %s", path)
     D.barrier(info)
@@ -419,8 +505,9 @@ def _out_of_time(run_start: float, max_seconds: float, info: D.DistInfo, device:
     return bool(flag.item())
 
 
-def _export(args: TrainArgs, info: D.DistInfo, modules: Modules, ema: EMA | None, null_caption: torch.Tensor,
-            lora_cfg) -> str | None:
+def _export(
+    args: TrainArgs, info: D.DistInfo, modules: Modules, ema: EMA | None, null_caption: torch.Tensor, lora_cfg
+) -> str | None:
     """output_dir/final: transformer/ (EMA weights) or lora/ (the adapter), text_encoder/ + tokenizer/ when
     trained, null_caption.safetensors, and components copied from `export_components_from`."""
     full = _gather(args, modules, ema, lora_cfg)
@@ -435,11 +522,12 @@ def _export(args: TrainArgs, info: D.DistInfo, modules: Modules, ema: EMA | None
     return str(final)
 
 
-def _write_export(args: TrainArgs, modules: Modules, full: dict, null_caption: torch.Tensor, lora_cfg,
-                  tmp: Path) -> None:
+def _write_export(
+    args: TrainArgs, modules: Modules, full: dict, null_caption: torch.Tensor, lora_cfg, tmp: Path
+) -> None:
     prefix_t, prefix_te = "transformer.", "text_encoder."
-    ema_t = {k[len(prefix_t):]: v for k, v in full["ema"].items() if k.startswith(prefix_t)}
-    ema_te = {k[len(prefix_te):]: v for k, v in full["ema"].items() if k.startswith(prefix_te)}
+    ema_t = {k[len(prefix_t) :]: v for k, v in full["ema"].items() if k.startswith(prefix_t)}
+    ema_te = {k[len(prefix_te) :]: v for k, v in full["ema"].items() if k.startswith(prefix_te)}
     if lora_cfg is not None:
         from sanavideo.train.lora import lora_state_dict, save_lora
 
@@ -469,4 +557,3 @@ def _write_export(args: TrainArgs, modules: Modules, full: dict, null_caption: t
         for item in sorted(src.iterdir()):
             if not (tmp / item.name).exists() and item.name not in ("transformer",):
                 (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
-

@@ -21,14 +21,19 @@ CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 
 
-def lora_config(rank: int, alpha: float | None = None, dropout: float = 0.0,
-                target_modules: list[str] | None = None):
+def lora_config(
+    rank: int, alpha: float | None = None, dropout: float = 0.0, target_modules: list[str] | None = None
+):
     from peft import LoraConfig
 
     if rank < 1:
         raise ValueError(f"LoRA rank must be >= 1, got {rank}")
-    return LoraConfig(r=rank, lora_alpha=float(alpha if alpha is not None else rank), lora_dropout=dropout,
-                      target_modules=list(target_modules or DEFAULT_LORA_TARGETS))
+    return LoraConfig(
+        r=rank,
+        lora_alpha=float(alpha if alpha is not None else rank),
+        lora_dropout=dropout,
+        target_modules=list(target_modules or DEFAULT_LORA_TARGETS),
+    )
 
 
 def add_lora(model: nn.Module, config, seed: int = 0) -> nn.Module:
@@ -49,7 +54,9 @@ def add_lora(model: nn.Module, config, seed: int = 0) -> nn.Module:
     return model
 
 
-def lora_state_dict(model: nn.Module, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def lora_state_dict(
+    model: nn.Module, state: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
     """Adapter weights under peft's saved names (adapter name removed). `state`: a (gathered) full state dict
     of the model to read instead of the live parameters."""
     state = state if state is not None else {k: v.detach() for k, v in model.state_dict().items()}
@@ -79,9 +86,12 @@ def read_lora(directory: str | Path):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory / name} not found: not a LoRA adapter folder")
     raw = json.loads((directory / CONFIG_FILE).read_text())
-    config = LoraConfig(r=int(raw["r"]), lora_alpha=float(raw["lora_alpha"]),
-                        lora_dropout=float(raw.get("lora_dropout", 0.0)),
-                        target_modules=list(raw["target_modules"]))
+    config = LoraConfig(
+        r=int(raw["r"]),
+        lora_alpha=float(raw["lora_alpha"]),
+        lora_dropout=float(raw.get("lora_dropout", 0.0)),
+        target_modules=list(raw["target_modules"]),
+    )
     return config, load_safetensors(directory / WEIGHTS_FILE)
 
 
@@ -96,8 +106,9 @@ def load_lora(model: nn.Module, directory: str | Path, merge: bool = True, scale
     missing = [k for k in result.missing_keys if "lora_" in k]
     unexpected = list(result.unexpected_keys)
     if missing or unexpected:
-        raise ValueError(f"adapter {directory} does not fit the model: missing {missing[:4]}, "
-                         f"unexpected {unexpected[:4]}")
+        raise ValueError(
+            f"adapter {directory} does not fit the model: missing {missing[:4]}, unexpected {unexpected[:4]}"
+        )
     if scale != 1.0:
         for module in _lora_layers(model):
             module.scale_layer(scale)

@@ -89,7 +89,9 @@ class StepNoise:
         return StepNoise(noise, normals, uniforms, drop, i2v)
 
     def rows(self, start: int, stop: int) -> StepNoise:
-        return StepNoise(*(t[start:stop] for t in (self.noise, self.normals, self.uniforms, self.drop, self.i2v)))
+        return StepNoise(
+            *(t[start:stop] for t in (self.noise, self.normals, self.uniforms, self.drop, self.i2v))
+        )
 
 
 def step_seed(seed: int, step: int) -> int:

@@ -113,7 +113,9 @@ class VAETrainArgs:
     eval_clips: int = 32  # held-out combinations, fresh seed
     stats_clips: int = 128  # clips for the latent mean/std
     init: str | None = None  # continue from a saved VAE folder
-    bf16: bool | None = None  # bf16 autocast; None: on for CUDA and for CPUs with native bf16 (`bf16_is_fast`)
+    bf16: bool | None = (
+        None  # bf16 autocast; None: on for CUDA and for CPUs with native bf16 (`bf16_is_fast`)
+    )
     # every this many seconds: held-out PSNR, and the weights saved to OUT/best when it is the best so far
     checkpoint_every_s: float = 300.0
     # > 0: every other step trains on crop x crop windows around the object (4x the clips at crop = size / 2)
@@ -310,7 +312,9 @@ def bf16_is_fast(device: torch.device) -> bool:
     return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def window_batches(frames: tuple[int, ...], batch: int, crop: int = 0, size: int = 64) -> list[tuple[int, int, int]]:
+def window_batches(
+    frames: tuple[int, ...], batch: int, crop: int = 0, size: int = 64
+) -> list[tuple[int, int, int]]:
     """(window length, clips, crop) for each step of the cycle: every entry of `frames` on the whole canvas, and
     with crop > 0 each again on object crops; equal pixels per step (longer or smaller samples: more of them)."""
     steps = [(f, max(1, round(batch * frames[0] / f)), 0) for f in frames]
@@ -319,7 +323,9 @@ def window_batches(frames: tuple[int, ...], batch: int, crop: int = 0, size: int
     return steps
 
 
-def save_vae(vae, out: Path, stats_pool: torch.Tensor, device: torch.device, batch: int, frames: int) -> tuple:
+def save_vae(
+    vae, out: Path, stats_pool: torch.Tensor, device: torch.device, batch: int, frames: int
+) -> tuple:
     """Measure the latent mean/std into the config, then write the weights (fp16 safetensors) and config.json
     into `out`, each file atomically. Returns (mean, std)."""
     was_training = vae.training
@@ -463,7 +469,9 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
     psnr = evaluate(vae, eval_pool, device, eval_batch, eval_frames)
     evals.append({"step": step, "seconds": round(train_seconds, 1), "psnr_db": psnr})
     if psnr < best_psnr:
-        log(f"final held-out PSNR {psnr:.2f} dB is below the checkpoint's {best_psnr:.2f} dB: keeping that one")
+        log(
+            f"final held-out PSNR {psnr:.2f} dB is below the checkpoint's {best_psnr:.2f} dB: keeping that one"
+        )
         vae = AutoencoderKLWan.from_pretrained(out / "best", torch_dtype=torch.float32).to(device)
         psnr = best_psnr
     mean, std = save_vae(vae, out, stats_pool, device, eval_batch, eval_frames)
@@ -510,26 +518,41 @@ def _parse(argv: list[str] | None) -> VAETrainArgs:
     p.add_argument("--init", default=None, help="continue training a saved VAE folder")
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument("--batch", type=int, default=defaults.batch)
-    p.add_argument("--frames", type=int, nargs="+", default=list(defaults.frames),
-                   help="training window lengths (4k+1), taken in turn; longer ones get fewer clips per step")
+    p.add_argument(
+        "--frames",
+        type=int,
+        nargs="+",
+        default=list(defaults.frames),
+        help="training window lengths (4k+1), taken in turn; longer ones get fewer clips per step",
+    )
     p.add_argument("--size", type=int, default=defaults.size, help="canvas side for --render")
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--warmup", type=int, default=defaults.warmup, help="linear warm-up steps")
     p.add_argument("--kl-weight", type=float, default=defaults.kl_weight)
     p.add_argument("--device", default=defaults.device)
     p.add_argument(
-        "--bf16", action=argparse.BooleanOptionalAction, default=None,
-        help="bf16 autocast (default: on CUDA and on CPUs with native bf16)"
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 autocast (default: on CUDA and on CPUs with native bf16)",
     )
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--log-every", type=int, default=defaults.log_every)
     p.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
     p.add_argument("--eval-clips", type=int, default=defaults.eval_clips)
     p.add_argument("--stats-clips", type=int, default=defaults.stats_clips)
-    p.add_argument("--crop", type=int, default=defaults.crop,
-                   help="every other step: object-centred crops of this side (multiple of 16; 0: off)")
-    p.add_argument("--checkpoint-every", type=float, default=defaults.checkpoint_every_s,
-                   help="seconds between held-out evaluations; the best weights so far go to OUT/best")
+    p.add_argument(
+        "--crop",
+        type=int,
+        default=defaults.crop,
+        help="every other step: object-centred crops of this side (multiple of 16; 0: off)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=defaults.checkpoint_every_s,
+        help="seconds between held-out evaluations; the best weights so far go to OUT/best",
+    )
     a = p.parse_args(argv)
     return VAETrainArgs(
         out=a.out,
