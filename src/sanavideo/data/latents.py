@@ -160,6 +160,59 @@ def load_cache(
     return LatentSet.from_items(items, captions, empty)
 
 
+class LatentCacheWriter:
+    """Writes the cache layout above: one `items/NAME.safetensors` per clip (atomically, as it comes), then the
+    empty prompt and, last, `index.json`, so a cache whose index exists is complete."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        (self.root / "items").mkdir(parents=True, exist_ok=True)
+        self.entries: list[dict] = []
+
+    def item_path(self, name: str) -> Path:
+        return self.root / "items" / f"{name}.safetensors"
+
+    def add(
+        self,
+        key: str,
+        name: str,
+        tensors: dict[str, torch.Tensor] | None,
+        caption: str,
+        motion_score: float | None,
+    ) -> None:
+        """Record one clip; `tensors` (latents (C, F, H, W) and text fields) are written, or None when
+        `item_path(name)` already holds them (a reused item)."""
+        from sanavideo.fsutil import atomic_save_tensors
+
+        path = self.item_path(name)
+        if tensors is not None:
+            atomic_save_tensors(tensors, path)
+            shape = list(tensors["latents"].shape)
+        else:
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as f:
+                shape = list(f.get_slice("latents").get_shape())
+        self.entries.append(
+            {
+                "key": key,
+                "file": f"items/{name}.safetensors",
+                "shape": shape,
+                "caption": caption,
+                "motion_score": motion_score,
+            }
+        )
+
+    def finish(self, empty_prompt: dict[str, torch.Tensor], **meta) -> Path:
+        """Write the empty prompt (the "empty" null caption and negative prompt) and the index with `meta`."""
+        from sanavideo.fsutil import atomic_save_tensors, atomic_write_json
+
+        atomic_save_tensors(empty_prompt, self.root / "empty_prompt.safetensors")
+        index = {"version": CACHE_VERSION, **meta, "items": self.entries}
+        atomic_write_json(index, self.root / "index.json", indent=1)
+        return self.root
+
+
 class BucketBatchSampler:
     """Deterministic global batches from one shape bucket each: epoch e is a function of (seed, e) only.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from sanavideo.data.latents import CACHE_VERSION
+from sanavideo.data.latents import LatentCacheWriter
 from sanavideo.data.video import (
     full_prompt,
     make_buckets,
@@ -25,7 +25,6 @@ from sanavideo.data.video import (
     resize_crop,
     scan_sources,
 )
-from sanavideo.fsutil import atomic_save_tensors, atomic_write_json
 
 log = logging.getLogger("sanavideo.data")
 
@@ -133,7 +132,7 @@ def precompute(args: PrecomputeArgs) -> PrecomputeResult:
 
     device = resolve_device(args.device)
     out = Path(args.output)
-    (out / "items").mkdir(parents=True, exist_ok=True)
+    writer = LatentCacheWriter(out)
     embed_dtype = getattr(torch, args.embed_dtype)
     enc = Encoders(
         args.encoders,
@@ -153,29 +152,15 @@ def precompute(args: PrecomputeArgs) -> PrecomputeResult:
             item["prompt_embeds"] = item["prompt_embeds"].to(embed_dtype)
         return item
 
-    entries, reused = [], 0
+    reused = 0
     for n, rec in enumerate(records):
         caption = full_prompt(
             rec.caption(args.caption_proportion), rec.motion_score if args.motion_score else None
         )
-        name = hashlib.sha1(f"{rec.key}|{caption}|{args.num_frames}|{args.resolution}".encode()).hexdigest()[
-            :20
-        ]
-        path = out / "items" / f"{name}.safetensors"
-        if path.is_file():
-            from safetensors import safe_open
-
-            with safe_open(str(path), "pt") as f:
-                shape = list(f.get_slice("latents").get_shape())
-            entries.append(
-                {
-                    "key": rec.key,
-                    "file": f"items/{name}.safetensors",
-                    "shape": shape,
-                    "caption": caption,
-                    "motion_score": rec.motion_score,
-                }
-            )
+        key = f"{rec.key}|{caption}|{args.num_frames}|{args.resolution}"
+        name = hashlib.sha1(key.encode()).hexdigest()[:20]
+        if writer.item_path(name).is_file():
+            writer.add(rec.key, name, None, caption, rec.motion_score)
             reused += 1
             continue
         try:
@@ -186,34 +171,20 @@ def precompute(args: PrecomputeArgs) -> PrecomputeResult:
             log.warning("skipping unreadable clip %s (%s: %s)", rec.key, type(err).__name__, err)
             skipped += 1
             continue
-        item = {"latents": latents, **encode_prompt(caption)}
-        atomic_save_tensors(item, path)
-        entries.append(
-            {
-                "key": rec.key,
-                "file": f"items/{name}.safetensors",
-                "shape": list(latents.shape),
-                "caption": caption,
-                "motion_score": rec.motion_score,
-            }
-        )
+        writer.add(rec.key, name, {"latents": latents, **encode_prompt(caption)}, caption, rec.motion_score)
         if (n + 1) % 50 == 0:
             log.info("precompute: %d/%d clips", n + 1, len(records))
-    atomic_save_tensors(
-        encode_prompt("", use_chi=False), out / "empty_prompt.safetensors"
-    )  # as a negative prompt
-    index = {
-        "version": CACHE_VERSION,
-        "encoders": str(args.encoders),
-        "num_frames": args.num_frames,
-        "resolution": args.resolution,
-        "max_text_length": args.max_text_length,
-        "store_embeddings": args.store_embeddings,
-        "chi": args.chi,
-        "lowercase": args.lowercase,
-        "skipped": skipped,
-        "items": entries,
-    }
-    atomic_write_json(index, out / "index.json", indent=1)
+    writer.finish(
+        encode_prompt("", use_chi=False),  # as a negative prompt
+        encoders=str(args.encoders),
+        num_frames=args.num_frames,
+        resolution=args.resolution,
+        max_text_length=args.max_text_length,
+        store_embeddings=args.store_embeddings,
+        chi=args.chi,
+        lowercase=args.lowercase,
+        skipped=skipped,
+    )
+    entries = writer.entries
     log.info("precompute: %d samples in %s (%d reused), %d clips skipped", len(entries), out, reused, skipped)
     return PrecomputeResult(str(out), len(entries), skipped, reused)

@@ -89,16 +89,14 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
     from transformers import AutoTokenizer
 
     from sanavideo.adapters.vae import load_vae
-    from sanavideo.data.latents import CACHE_VERSION
+    from sanavideo.data.latents import LatentCacheWriter
     from sanavideo.data.shapes import caption, render_many, sample_spec
-    from sanavideo.fsutil import atomic_save_tensors, atomic_write_json
     from sanavideo.train.vae import to_model_input
 
     device = resolve_device(recipe.device)
     vae = load_vae(vae_dir).to(device)
     tokenizer = AutoTokenizer.from_pretrained(str(text_dir / "tokenizer"))
-    cache = recipe.root / "cache"
-    (cache / "items").mkdir(parents=True, exist_ok=True)
+    writer = LatentCacheWriter(recipe.root / "cache")
     rng = np.random.default_rng(recipe.seed + 1)
 
     def tokens(text: str) -> dict[str, torch.Tensor]:
@@ -111,7 +109,7 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
         )
         return {"input_ids": tok.input_ids[0].long(), "prompt_mask": tok.attention_mask[0].long()}
 
-    entries, block, batch, start = [], 2048, 64, time.perf_counter()
+    block, batch, start = 2048, 64, time.perf_counter()
     for first in range(0, recipe.clips, block):
         specs = [sample_spec(rng) for _ in range(min(block, recipe.clips - first))]
         clips = torch.from_numpy(render_many(specs, recipe.frames, recipe.size))  # (n, T, H, W, 3)
@@ -124,36 +122,21 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
         for j, spec in enumerate(specs):
             text = caption(spec, rng)
             name = f"{first + j:06d}"
-            atomic_save_tensors(
-                {"latents": latents[j], **tokens(text)}, cache / "items" / f"{name}.safetensors"
-            )
-            entries.append(
-                {
-                    "key": name,
-                    "file": f"items/{name}.safetensors",
-                    "shape": list(latents[j].shape),
-                    "caption": text,
-                    "motion_score": spec.motion_score,
-                }
-            )
-    atomic_save_tensors(tokens(""), cache / "empty_prompt.safetensors")
-    index = {
-        "version": CACHE_VERSION,
-        "encoders": str(vae_dir),
-        "num_frames": recipe.frames,
-        "resolution": recipe.size,
-        "max_text_length": recipe.max_text_length,
-        "store_embeddings": False,
-        "chi": "none",
-        "lowercase": True,
-        "skipped": 0,
-        "items": entries,
-    }
-    atomic_write_json(index, cache / "index.json")
-    log(
-        f"cache: {len(entries)} clips encoded in {time.perf_counter() - start:.1f} s, latents {entries[0]['shape']}"
+            writer.add(name, name, {"latents": latents[j], **tokens(text)}, text, spec.motion_score)
+    writer.finish(
+        tokens(""),
+        encoders=str(vae_dir),
+        num_frames=recipe.frames,
+        resolution=recipe.size,
+        max_text_length=recipe.max_text_length,
+        store_embeddings=False,
+        chi="none",
+        lowercase=True,
+        skipped=0,
     )
-    return cache
+    shape = writer.entries[0]["shape"]
+    log(f"cache: {len(writer.entries)} clips encoded in {time.perf_counter() - start:.1f} s, latents {shape}")
+    return writer.root
 
 
 def train_embedded_transformer(recipe: EmbeddedRecipe, cache: Path, text_dir: Path, log=print) -> Path:
