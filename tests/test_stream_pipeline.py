@@ -150,3 +150,9 @@ def test_parse_switches():
 def test_stream_checks_inputs_at_the_call(pipe):
     with pytest.raises(ValueError, match="4k\\+1"):
         pipe.stream("a red circle", frames=30, height=32, width=32)  # no iteration needed
+
+
+def test_stream_needs_a_vae_that_decodes_chunk_by_chunk(pipe, monkeypatch):
+    monkeypatch.setattr(pipe.vae, "stream_decoder", lambda: None)  # as the LTX-2 VAE answers
+    with pytest.raises(ValueError, match="streaming needs a VAE that decodes chunk by chunk .* has WanVAE"):
+        pipe.stream("a red circle", frames=9, height=32, width=32)

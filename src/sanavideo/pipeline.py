@@ -52,7 +52,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from sanavideo.adapters.stream_decode import WanStreamDecoder
 from sanavideo.adapters.text import (
     DEFAULT_NEGATIVE_PROMPT,
     PromptFormat,
@@ -61,7 +60,7 @@ from sanavideo.adapters.text import (
     load_text_encoder,
     resolve_chi,
 )
-from sanavideo.adapters.vae import VideoVAE, WanVAE, load_vae, wrap_vae
+from sanavideo.adapters.vae import VideoVAE, load_vae, wrap_vae
 from sanavideo.config import ModelConfig, check_field_types, get_preset
 from sanavideo.fsutil import read_json, read_yaml
 from sanavideo.sampling import SamplerConfig, TextCondition, denoise, draw_noise
@@ -749,9 +748,12 @@ class SanaVideoPipeline:
         re-noise with fresh noise (upstream) or the model's own noise estimate (a deterministic Euler solve).
         Defaults come from the model's options (`stream_*`). Memory stays constant in `frames`.
         """
-        if not isinstance(self.vae, WanVAE):
+        stream_decoder = getattr(self.vae, "stream_decoder", None)  # an optional capability of a VideoVAE
+        decoder = stream_decoder() if stream_decoder is not None else None
+        if decoder is None:
             raise ValueError(
-                f"streaming decode needs the causal Wan VAE; this model has {type(self.vae).__name__}"
+                "streaming needs a VAE that decodes chunk by chunk (the causal Wan VAE); this model has "
+                f"{type(self.vae).__name__}"
             )
         switches = [(0, prompt)] if isinstance(prompt, str) else [(int(f), str(p)) for f, p in prompt]
         size = self.check_size(height, width, frames, use_resolution_binning=False)
@@ -783,7 +785,6 @@ class SanaVideoPipeline:
         if image is not None:
             pixels = self._prepare_image(image, size.gen_height, size.gen_width)
             first_frame = self.vae.encode(pixels).float().to(device)  # (1, C, 1, H', W')
-        decoder = WanStreamDecoder(self.vae)
         chunks = stream_latents(
             self.transformer,
             (1, *size.latent_shape),

@@ -36,6 +36,11 @@ class VideoVAE(Protocol):
 
     def to(self, device: torch.device | str) -> VideoVAE: ...
 
+    def stream_decoder(self):
+        """A fresh decoder of consecutive latent chunks (`.decode(chunk)` -> the chunk's frames, equal to
+        decoding the whole video at once), or None when this VAE cannot decode a stream."""
+        ...
+
 
 class _DiffusersVAE:
     """Shared code: a diffusers autoencoder with per-channel (mean, std, scale) latent normalisation."""
@@ -97,6 +102,9 @@ class _DiffusersVAE:
         self.module.to(device)  # stays float32 (cast in __init__)
         return self
 
+    def stream_decoder(self):
+        return None  # only the causal Wan VAE decodes chunk by chunk
+
 
 class WanVAE(_DiffusersVAE):
     """Wan2.1 VAE (`diffusers.AutoencoderKLWan`)."""
@@ -124,6 +132,11 @@ class WanVAE(_DiffusersVAE):
 
     def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
         return decode_latents(self.module, z)
+
+    def stream_decoder(self):
+        from sanavideo.adapters.stream_decode import WanStreamDecoder
+
+        return WanStreamDecoder(self)
 
 
 class LTX2VAE(_DiffusersVAE):
