@@ -103,14 +103,45 @@ class TokenizedPrompts:
     attention_mask: torch.Tensor
 
 
+def text_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The stack whose last hidden state is the text feature: the encoder of an encoder-decoder model, the
+    decoder stack of a `*ForCausalLM` (upstream's `get_decoder()`), else the model itself."""
+    if getattr(model.config, "is_encoder_decoder", False):
+        return model.get_encoder()
+    if hasattr(model, "get_decoder") and not hasattr(model, "embed_tokens"):
+        return model.get_decoder()
+    return model
+
+
+def text_features(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) token ids and mask -> (B, L, D) features (differentiable: the trainer's text encoder uses it)."""
+    return text_model(model)(input_ids=ids, attention_mask=mask)[0]
+
+
+def load_text_model(folder: str | Path, dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """A transformers model from `folder/text_encoder`, or `folder` itself (`AutoModel`: base model, no head)."""
+    from transformers import AutoModel
+
+    folder = Path(folder)
+    path = folder / "text_encoder" if (folder / "text_encoder").is_dir() else folder
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} has no config.json; expected a transformers model folder")
+    return (
+        AutoModel.from_pretrained(str(path), dtype=dtype)
+        if dtype is not None
+        else AutoModel.from_pretrained(str(path))
+    )
+
+
 class TextEncoder:
     """A `transformers` tokenizer + encoder producing `(embeds (B, L, D), mask (B, L))` per docs/reference.md §3.1."""
 
-    def __init__(self, tokenizer, model: torch.nn.Module, prompt_format: PromptFormat | None = None) -> None:
-        if hasattr(model, "get_decoder") and not hasattr(model, "embed_tokens"):
-            model = model.get_decoder()  # a *ForCausalLM: keep the decoder stack (upstream `get_decoder()`)
+    def __init__(
+        self, tokenizer, model: torch.nn.Module | None, prompt_format: PromptFormat | None = None
+    ) -> None:
+        """model None: token ids only (`tokenize`), as for a text encoder that is trained from the ids."""
         self.tokenizer = tokenizer
-        self.model = model.eval()
+        self.model = text_model(model).eval() if model is not None else None
         self.format = prompt_format or PromptFormat()
         self.tokenizer.padding_side = "right"
 
@@ -182,7 +213,7 @@ class TextEncoder:
         """
         tokens, select = self._tokenize_all(prompts, use_chi)
         mask = tokens.attention_mask.to(self.device)
-        features = self.model(tokens.input_ids.to(self.device), attention_mask=mask)[0]  # (B, L_all, D)
+        features = text_features(self.model, tokens.input_ids.to(self.device), mask)  # (B, L_all, D)
         if select is not None:
             features, mask = features[:, select], mask[:, select]  # (B, L_all, D) -> (B, max_length, D)
         return features, mask
@@ -195,17 +226,12 @@ def load_text_encoder(
     dtype: torch.dtype | None = None,
 ) -> TextEncoder:
     """Load a `transformers` encoder folder (`AutoModel`: a `*ForCausalLM` checkpoint loads its base model)."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     path = Path(path)
     tokenizer_path = Path(tokenizer_path) if tokenizer_path is not None else path
     for what, folder in (("text encoder", path), ("tokenizer", tokenizer_path)):
         if not folder.is_dir():
             raise FileNotFoundError(f"no {what} folder at {folder}")
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path} has no config.json; expected a transformers model folder")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-    model = (
-        AutoModel.from_pretrained(path, dtype=dtype) if dtype is not None else AutoModel.from_pretrained(path)
-    )
-    return TextEncoder(tokenizer, model, prompt_format)
+    return TextEncoder(tokenizer, load_text_model(path, dtype), prompt_format)

@@ -74,7 +74,7 @@ class Encoders:
         load_text_encoder: bool = True,
         load_vae: bool = True,
     ) -> None:
-        from sanavideo.adapters.text import PromptFormat, TextEncoder, resolve_chi
+        from sanavideo.adapters.text import PromptFormat, TextEncoder, load_text_model, resolve_chi
         from sanavideo.adapters.vae import load_vae
 
         folder = Path(folder)
@@ -89,9 +89,7 @@ class Encoders:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
-        model = load_text_encoder_model(folder) if load_text_encoder else torch.nn.Identity()
-        if load_text_encoder:
-            model = model.to(device)
+        model = load_text_model(folder).to(device) if load_text_encoder else None
         self.text = TextEncoder(tokenizer, model, self.format)
 
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
@@ -109,22 +107,6 @@ class Encoders:
             item["prompt_embeds"] = (emb[0] * mask[0, :, None].to(emb.dtype)).float().cpu()
             item["prompt_mask"] = mask[0].long().cpu()
         return item
-
-
-def load_text_encoder_model(folder: str | Path) -> torch.nn.Module:
-    """`folder/text_encoder` (or `folder` itself) as a transformers base model (no LM head)."""
-    from transformers import AutoModel
-
-    folder = Path(folder)
-    path = folder / "text_encoder" if (folder / "text_encoder").is_dir() else folder
-    return AutoModel.from_pretrained(str(path))
-
-
-def text_features(encoder: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B, L) ids and mask -> (B, L, D) last hidden state (the encoder half of encoder-decoder models)."""
-    if getattr(encoder.config, "is_encoder_decoder", False):
-        encoder = encoder.get_encoder()
-    return encoder(input_ids=ids, attention_mask=mask).last_hidden_state
 
 
 def precompute(args: PrecomputeArgs) -> PrecomputeResult:

@@ -92,9 +92,9 @@ def build_text_encoder(args: TrainArgs) -> nn.Module | None:
     if not te.trainable:
         return None
     if te.path is not None:
-        from sanavideo.data.precompute import load_text_encoder_model
+        from sanavideo.adapters.text import load_text_model
 
-        return load_text_encoder_model(te.path).float()
+        return load_text_model(te.path).float()
     from transformers import AutoConfig, AutoModel
 
     cfg = dict(te.config)
@@ -424,7 +424,7 @@ def _captions(
         empty = data.empty_prompt
         mask = torch.where(dropped, empty["prompt_mask"].to(mask)[None], mask)
     if text_encoder is not None:
-        from sanavideo.data.precompute import text_features
+        from sanavideo.adapters.text import text_features
 
         ids = batch.input_ids
         if mode == "empty":
