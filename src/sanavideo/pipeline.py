@@ -63,6 +63,7 @@ from sanavideo.adapters.text import (
 from sanavideo.adapters.vae import VideoVAE, load_vae, wrap_vae
 from sanavideo.config import ModelConfig, check_field_types, get_preset
 from sanavideo.fsutil import read_json, read_yaml
+from sanavideo.pixels import to_uint8, to_unit
 from sanavideo.sampling import SamplerConfig, TextCondition, denoise, draw_noise
 from sanavideo.sampling.streaming import (
     StreamSettings,
@@ -708,9 +709,7 @@ class SanaVideoPipeline:
         video = self.vae.decode(out).float()  # (B, 3, T, H, W) in [-1, 1]
         if (size.gen_height, size.gen_width) != (size.height, size.width):
             video = resize_and_crop(video, size.height, size.width)
-        video = (
-            (video / 2 + 0.5).clamp(0, 1).permute(0, 2, 1, 3, 4).cpu()
-        )  # (B, 3, T, H, W) -> (B, T, 3, H, W)
+        video = to_unit(video).permute(0, 2, 1, 3, 4).cpu()  # (B, 3, T, H, W) -> (B, T, 3, H, W)
         if output_type == "pt":
             return SanaVideoPipelineOutput(frames=video)
         array = video.permute(0, 1, 3, 4, 2).numpy()  # (B, T, 3, H, W) -> (B, T, H, W, 3)
@@ -799,7 +798,7 @@ class SanaVideoPipeline:
             for chunk in chunks:
                 video = decoder.decode(chunk.latents.float())[0]  # (3, T, H, W) in [-1, 1]
                 # (3, T, H, W) -> (T, H, W, 3) in [0, 1] -> uint8, as __call__ post-processes
-                yield to_uint8_frames((video / 2 + 0.5).clamp(0, 1).permute(1, 2, 3, 0).cpu().numpy())
+                yield to_uint8(video).permute(1, 2, 3, 0).cpu().numpy()
 
         # inputs are checked and prompts encoded above, at the call; frames are made as the caller iterates
         return frames()

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from sanavideo.adapters.text import add_motion_score
+from sanavideo.pixels import from_uint8
 
 log = logging.getLogger("sanavideo.data")
 
@@ -207,7 +208,7 @@ def resize_crop(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """uint8 (T, H, W, 3) -> float (3, T, h, w) in [-1, 1]: scale to cover `size`, then centre-crop."""
     h, w = size
     T, H, W, _ = frames.shape
-    x = frames.permute(0, 3, 1, 2).float() / 127.5 - 1  # (T, H, W, 3) -> (T, 3, H, W)
+    x = from_uint8(frames.permute(0, 3, 1, 2))  # (T, H, W, 3) -> (T, 3, H, W) in [-1, 1]
     scale = max(h / H, w / W)
     nh, nw = max(h, round(H * scale)), max(w, round(W * scale))
     x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)

@@ -23,6 +23,7 @@ import torch
 
 from sanavideo.adapters.vae import WanVAE
 from sanavideo.adapters.wan_causal import WanCausalDecoder, WanCausalEncoder
+from sanavideo.pixels import to_uint8
 from sanavideo.train.vae import psnr_db, to_model_input
 
 
@@ -40,7 +41,7 @@ class VAEReportRequest:
 
 def _to_uint8(video: torch.Tensor) -> np.ndarray:
     """float (B, 3, T, H, W) in [-1, 1] -> uint8 (B, T, H, W, 3)."""
-    return ((video.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).numpy()
+    return to_uint8(video).permute(0, 2, 3, 4, 1).numpy()
 
 
 def object_mask(clips: np.ndarray) -> np.ndarray:

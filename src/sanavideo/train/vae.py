@@ -36,6 +36,7 @@ import torch
 from sanavideo.adapters.wan_causal import decode_latents, encode_moments
 from sanavideo.device import resolve_device
 from sanavideo.fsutil import atomic_path, atomic_save_tensors, atomic_write_json
+from sanavideo.pixels import from_uint8, to_uint8
 
 # Every preset: strides (4, 8, 8), 16 latent channels, no attention.
 _EMBEDDED = dict(
@@ -174,7 +175,7 @@ def to_model_input(clips: np.ndarray | torch.Tensor, device: torch.device) -> to
     """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) in [-1, 1] on device."""
     x = torch.as_tensor(clips).to(device, non_blocking=True)
     x = x.permute(0, 4, 1, 2, 3).float()  # (B, T, H, W, 3) -> (B, 3, T, H, W)
-    return x / 127.5 - 1.0
+    return from_uint8(x)
 
 
 def sample_batch(
@@ -266,8 +267,8 @@ def reconstruction_psnr(vae, pool: torch.Tensor, device: torch.device, batch: in
     sq_err, count = 0.0, 0
     for i in range(0, pool.shape[0], batch):
         x = to_model_input(pool[i : i + batch, :frames], device)
-        rec_u8 = ((reconstruct(vae, x) + 1.0) * 127.5).round()  # (B, 3, T, H, W), values 0..255
-        ref = x.add(1.0).mul(127.5).round()
+        rec_u8 = to_uint8(reconstruct(vae, x)).float()  # (B, 3, T, H, W), values 0..255
+        ref = to_uint8(x).float()
         sq_err += float(((rec_u8 - ref) ** 2).sum())
         count += ref.numel()
     return psnr_db(sq_err / count)
