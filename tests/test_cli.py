@@ -13,7 +13,8 @@ NAMES = sorted(build_parser()._subparsers._group_actions[0].choices)
 
 
 def test_every_module_is_a_subcommand():
-    assert len(NAMES) == len(SUBCOMMANDS) and {"generate", "train", "convert", "eval"} <= set(NAMES)
+    assert len(NAMES) == len(SUBCOMMANDS) + 1  # `recipes` registers two
+    assert {"generate", "train", "convert", "eval", "train-vae", "train-embedded"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -43,3 +44,37 @@ def test_train_overrides_on_both_sides_of_flags_and_resume_takes_no_value(capsys
     with pytest.raises(SystemExit):
         parse_args(["train", "--config", "c.yaml", "--bogus"])
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_recipe_subcommands_hand_their_arguments_to_the_recipe(tmp_path, capsys, one_thread):
+    with pytest.raises(SystemExit) as done:
+        main(["train-embedded", "--help"])
+    assert done.value.code == 0 and "--vae-seconds" in capsys.readouterr().out
+    out = tmp_path / "vae"
+    argv = [
+        "train-vae",
+        "--out",
+        str(out),
+        "--render",
+        "2",
+        "--preset",
+        "test",
+        "--steps",
+        "2",
+        "--frames",
+        "5",
+        "--size",
+        "32",
+        "--eval-clips",
+        "2",
+        "--stats-clips",
+        "2",
+        "--batch",
+        "2",
+        "--log-every",
+        "1",
+    ]
+    assert main(argv) == 0
+    assert (out / "config.json").is_file() and (out / "vae_train_report.json").is_file()
+    assert main(["train-vae", "--out", str(out), "--render", "2", "--frames", "6"]) == 2  # its own checks
+    assert "--frames must be 4k+1" in capsys.readouterr().err

@@ -508,7 +508,7 @@ def evaluate(vae, eval_pool: torch.Tensor, device: torch.device, batch: int, fra
 
 def _parse(argv: list[str] | None) -> VAETrainArgs:
     defaults = VAETrainArgs(out="")
-    p = argparse.ArgumentParser(prog="python -m sanavideo.train.vae", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="sanavideo train-vae", description=__doc__.splitlines()[0])
     p.add_argument(
         "--out", required=True, help="folder for the saved VAE (save_pretrained, fp16 safetensors)"
     )
