@@ -9,7 +9,9 @@ import pytest
 from sanavideo.cli import main
 from sanavideo.train.args import TrainArgs, load_args, save_args
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")) + [
+    Path(__file__).resolve().parents[1] / "src" / "sanavideo" / "train" / "embedded-shapes.yaml"  # package data
+]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])

@@ -7,7 +7,7 @@
 2. render the transformer's training clips, encode them with that VAE and tokenize their captions into a
    latent cache (the layout `sanavideo precompute` writes; no video files, so no video codec is needed);
 3. train the SANA-Video transformer block-causally with image-to-video joint training, together with a tiny
-   Gemma-2 text encoder (`sanavideo.train`, config `configs/embedded-shapes.yaml`);
+   Gemma-2 text encoder (`sanavideo.train`, config `sanavideo/train/embedded-shapes.yaml`);
 4. assemble a diffusers-layout pipeline folder: model_index.json, transformer/ (diffusers keys, fp16),
    vae/, text_encoder/, tokenizer/, scheduler/, plus sanavideo.json with the model's prompt and streaming
    options.
@@ -26,7 +26,7 @@ import torch
 
 from sanavideo.device import resolve_device
 
-CONFIG = Path(__file__).resolve().parents[3] / "configs" / "embedded-shapes.yaml"
+CONFIG = Path(__file__).with_name("embedded-shapes.yaml")  # package data: works from a wheel too
 
 
 @dataclass
