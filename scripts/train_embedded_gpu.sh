@@ -4,7 +4,8 @@
 #
 #   scripts/train_embedded_gpu.sh RESULTS [VAE_SECONDS=180] [DIT_SECONDS=240]
 #
-# 1. continue the committed VAE (checkpoints/shapes-vae) with 8x the CPU batch; pack it (vae.tar);
+# 1. continue the committed VAE (checkpoints/shapes-vae) with 8x the CPU batch; pack it (vae.tar); with
+#    VAE_SECONDS=0 the committed VAE is used as it is and the transformer gets the time;
 # 2. `python -m sanavideo.train.embedded --vae-from` that VAE: render and encode the transformer's clips,
 #    train the transformer block-causally with the tiny Gemma-2 text encoder (warm-started from INIT, default
 #    the shipped model; INIT= for a fresh one), assemble the pipeline folder (shapes-tiny.tar.aa, .ab, ...:
@@ -33,19 +34,24 @@ say "start: $(python3 -c 'import torch, diffusers, transformers; print("torch", 
   torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")')"
 nproc | sed 's/^/cpus: /' | tee -a "$log"
 
-# 1. the VAE, warm-started
-python3 -m sanavideo.train.vae --render 8000 --out "$work/vae" --init checkpoints/shapes-vae --device "$device" \
-  --lr 1e-3 --warmup 50 --foreground-weight 10 --batch 64 --frames 17 33 --crop 32 --steps 1000000 \
-  --time-budget "$vae_s" --checkpoint-every 60 --log-every 50 --eval-clips 32 2>&1 | tee -a "$log"
-tar cf "$results/vae.tar" -C "$work" --exclude best vae
-say "vae packed"
+# 1. the VAE, warm-started (VAE_SECONDS=0: take checkpoints/shapes-vae as it is, the shipped model's VAE)
+if [ "$vae_s" = 0 ]; then
+  vae_dir=checkpoints/shapes-vae
+else
+  vae_dir="$work/vae"
+  python3 -m sanavideo.train.vae --render 8000 --out "$vae_dir" --init checkpoints/shapes-vae --device "$device" \
+    --lr 1e-3 --warmup 50 --foreground-weight 10 --batch 64 --frames 17 33 --crop 32 --steps 1000000 \
+    --time-budget "$vae_s" --checkpoint-every 60 --log-every 50 --eval-clips 32 2>&1 | tee -a "$log"
+  tar cf "$results/vae.tar" -C "$work" --exclude best vae
+  say "vae packed"
+fi
 
 # 2. the transformer on its latents, and the wider VAE beside it
 python3 -m sanavideo.train.vae --render 8000 --out "$work/wide" --preset patch2-wide --device "$device" \
   --lr 2e-3 --warmup 100 --foreground-weight 10 --batch 64 --frames 17 33 --crop 32 --steps 1000000 \
   --time-budget "$dit_s" --checkpoint-every 60 --log-every 100 --eval-clips 32 > "$results/wide.log" 2>&1 &
 wide=$!
-python3 -m sanavideo.train.embedded --out "$work/emb" --device "$device" --vae-from "$work/vae" --clips "$clips" \
+python3 -m sanavideo.train.embedded --out "$work/emb" --device "$device" --vae-from "$vae_dir" --clips "$clips" \
   ${init:+--init-from "$init"} \
   --dit-seconds "$dit_s" data.batch_size=128 optim.lr=1e-3 optim.warmup_steps=200 checkpoint_every=0 \
   log_every=50 2>&1 | tee -a "$log"
