@@ -10,7 +10,11 @@ from sanavideo.cli import main
 from sanavideo.train.args import TrainArgs, load_args, save_args
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")) + [
-    Path(__file__).resolve().parents[1] / "src" / "sanavideo" / "train" / "embedded-shapes.yaml"  # package data
+    Path(__file__).resolve().parents[1]
+    / "src"
+    / "sanavideo"
+    / "train"
+    / "embedded-shapes.yaml"  # package data
 ]
 
 
