@@ -47,3 +47,22 @@ def test_many_writes_into_one_folder_list_it_once(tmp_path, monkeypatch):
         atomic_save_tensors({"a": torch.zeros(2)}, tmp_path / f"{i}.safetensors")
     assert len(listings) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{i}.safetensors" for i in range(20))
+
+
+def test_a_replaced_folder_keeps_other_files_only_when_asked(tmp_path):
+    from sanavideo.fsutil import atomic_folder
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "weights.bin").write_text("old weights")
+    (target / "README.md").write_text("the user's notes")
+    (target / "extra").mkdir()
+    (target / "extra" / "a.txt").write_text("a")
+    with atomic_folder(target, keep_others=True) as tmp:
+        (tmp / "weights.bin").write_text("new weights")
+    assert (target / "weights.bin").read_text() == "new weights"
+    assert (target / "README.md").read_text() == "the user's notes" and (target / "extra" / "a.txt").is_file()
+    with atomic_folder(target) as tmp:  # a fresh export: nothing stale carried over
+        (tmp / "weights.bin").write_text("newer")
+    assert sorted(p.name for p in target.iterdir()) == ["weights.bin"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary left

@@ -108,17 +108,38 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
 
 
-def publish_folder(tmp: str | Path, target: str | Path) -> None:
+def _carry_over(old: Path, new: Path) -> None:
+    """Give `new` every entry of `old` that it does not have (hard links, or copies across file systems), so
+    that replacing `old` by `new` keeps the files the writer did not write; `old` stays untouched."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    for entry in old.iterdir():
+        if not (new / entry.name).exists():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, new / entry.name, symlinks=True, copy_function=link)
+            else:
+                link(str(entry), str(new / entry.name))
+
+
+def publish_folder(tmp: str | Path, target: str | Path, keep_others: bool = False) -> None:
     """Put a finished temporary folder in `target`'s place: its folders get the umask's mode (mkdtemp makes
-    0700) and its files too (safetensors writes 0600); an existing `target` is first renamed to a hidden
-    temporary name, then deleted. A writer killed between the two renames leaves no `target`, and the old folder
-    under that hidden name, which the next writer of `target` removes."""
+    0700) and its files too (safetensors writes 0600); with `keep_others`, entries of an existing `target` that
+    the new folder lacks are carried over first. An existing `target` is renamed to a hidden temporary name, then
+    deleted. A writer killed between the two renames leaves no `target`, and the old folder under that hidden
+    name, which the next writer of `target` removes."""
     tmp, target = Path(tmp), Path(target)
     file_mode, dir_mode = new_file_mode(), 0o777 & ~_umask()
     for folder, _, files in os.walk(tmp):
         os.chmod(folder, dir_mode)
         for name in files:
             os.chmod(os.path.join(folder, name), file_mode)
+    if target.exists() and keep_others:
+        _carry_over(target, tmp)
     if target.exists():
         old = temp_sibling(target, directory=True)  # empty: renaming a folder onto it replaces it
         os.rename(target, old)
@@ -129,16 +150,17 @@ def publish_folder(tmp: str | Path, target: str | Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_folder(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder next to `target`; on success it takes `target`'s place (`publish_folder`), on
-    error it is deleted."""
+def atomic_folder(target: str | Path, keep_others: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder next to `target`; on success it takes `target`'s place (`publish_folder`; with
+    `keep_others` the files of an existing `target` that the writer did not write stay), on error it is
+    deleted."""
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise ValueError(f"cannot write the folder {target}: a file of that name exists")
     tmp = temp_sibling(target, directory=True)
     try:
         yield tmp
-        publish_folder(tmp, target)
+        publish_folder(tmp, target, keep_others)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -305,8 +305,8 @@ def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def save_transformer(model, directory: str | Path) -> None:
-    """Write (or replace) a sanavideo folder: weights and config.json, published together."""
-    with atomic_folder(directory) as tmp:
+    """Write a sanavideo folder: weights and config.json are published together (other files there stay)."""
+    with atomic_folder(directory, keep_others=True) as tmp:
         save_file(_contiguous(model.state_dict()), str(tmp / SANAVIDEO_WEIGHTS))
         model.config.save(tmp / "config.json")
 
@@ -319,9 +319,9 @@ def save_null_caption(null_caption: torch.Tensor, directory: str | Path) -> None
 def save_diffusers(state: dict[str, torch.Tensor], config: ModelConfig, directory: str | Path) -> None:
     """Write a diffusers `SanaVideoTransformer3DModel` folder from an upstream-layout state dict. Training-only
     upstream keys are dropped, except the learned null caption, which goes beside the weights as
-    `null_caption.safetensors` (diffusers has no slot for it; `read_checkpoint` brings it back). The folder is
-    written (or replaced) as a whole."""
-    with atomic_folder(directory) as tmp:
+    `null_caption.safetensors` (diffusers has no slot for it; `read_checkpoint` brings it back). The files are
+    published together; other files in the folder stay."""
+    with atomic_folder(directory, keep_others=True) as tmp:
         if NULL_CAPTION_KEY in state:
             save_null_caption(state[NULL_CAPTION_KEY], tmp)
         state = {k: v for k, v in state.items() if k not in ORIGINAL_IGNORED}

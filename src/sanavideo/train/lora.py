@@ -69,7 +69,7 @@ def save_lora(directory: str | Path, config, weights: dict[str, torch.Tensor]) -
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    with atomic_folder(directory) as tmp:
+    with atomic_folder(directory, keep_others=True) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp / WEIGHTS_FILE))
         cfg = config.to_dict()
         cfg = {k: (sorted(v) if isinstance(v, set) else v) for k, v in cfg.items()}
