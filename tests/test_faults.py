@@ -83,11 +83,11 @@ HOLD = """
 import os, sys, time
 import sanavideo.fsutil as f
 def hold(publish):
-    def held(tmp, target):
+    def held(tmp, target, *options):
         if os.path.basename(str(target)) == os.environ["HOLD_AT"]:
             print("HOLDING", flush=True)
             time.sleep(600)
-        publish(tmp, target)
+        publish(tmp, target, *options)
     return held
 f.publish, f.publish_folder = hold(f.publish), hold(f.publish_folder)
 from sanavideo.cli import main
