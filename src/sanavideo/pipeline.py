@@ -686,9 +686,8 @@ class SanaVideoPipeline:
         # 4. image-to-video: the clean image latent becomes frame 0
         first_frame = None
         if pixels is not None:
-            first_frame = (
-                self.vae.encode(pixels).float().to(device).expand(batch, -1, -1, -1, -1)
-            )  # (B, C, 1, H', W')
+            # (1, C, 1, H', W') -> (B, C, 1, H', W')
+            first_frame = self.vae.encode(pixels).float().to(device).expand(batch, -1, -1, -1, -1)
 
         # 5. denoise
         out = denoise(
@@ -809,9 +808,8 @@ def resize_and_crop(video: torch.Tensor, height: int, width: int) -> torch.Tenso
     batch, channels, frames, h, w = video.shape
     ratio = max(height / h, width / w)
     new_h, new_w = int(h * ratio), int(w * ratio)
-    flat = video.permute(0, 2, 1, 3, 4).reshape(
-        batch * frames, channels, h, w
-    )  # (B, C, T, h, w) -> (B*T, C, h, w)
+    # (B, C, T, h, w) -> (B*T, C, h, w)
+    flat = video.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, h, w)
     flat = torch.nn.functional.interpolate(flat, size=(new_h, new_w), mode="bilinear", align_corners=False)
     top, left = (new_h - height) // 2, (new_w - width) // 2
     flat = flat[:, :, top : top + height, left : left + width]

@@ -114,9 +114,8 @@ class WanCausalDecoder(_CausalCalls):
         if module.config.patch_size is not None:
             from diffusers.models.autoencoders.autoencoder_kl_wan import unpatchify
 
-            out = unpatchify(
-                out, patch_size=module.config.patch_size
-            )  # (B, 3*p*p, T, H/p, W/p) -> (B, 3, T, H, W)
+            # (B, 3*p*p, T, H/p, W/p) -> (B, 3, T, H, W)
+            out = unpatchify(out, patch_size=module.config.patch_size)
         return out
 
 

@@ -48,10 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
-    except (
-        ValueError,
-        OSError,
-    ) as err:  # bad input, or a file we cannot read or write (missing, permissions)
+    # bad input, or a file we cannot read or write (missing, permissions)
+    except (ValueError, OSError) as err:
         print(f"sanavideo {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -44,9 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.config is not None:
         config = config_for(args.config, model_state)
     config = config or infer_config_from_original(model_state)
-    with torch.device(
-        "meta"
-    ):  # shapes only: every tensor must be there, and no other, before anything is written
+    # shapes only: every tensor must be there, and no other, before anything is written
+    with torch.device("meta"):
         try:
             strict_state_check(SanaVideoTransformer(config), model_state)
         except ValueError as err:

@@ -53,12 +53,10 @@ class TextEncoderArgs:
 class DataArgs:
     cache_dir: str | None = None  # written by `sanavideo precompute`
     video_dirs: list[str] = field(default_factory=list)  # raw clips, precomputed into output_dir/cache first
-    encoders: str | None = (
-        None  # diffusers-layout folder with vae/, text_encoder/, tokenizer/ (for video_dirs)
-    )
-    synthetic: dict[str, Any] | None = (
-        None  # SyntheticSpec fields: a generated latent set (tests, smoke runs)
-    )
+    # diffusers-layout folder with vae/, text_encoder/, tokenizer/ (for video_dirs)
+    encoders: str | None = None
+    # SyntheticSpec fields: a generated latent set (tests, smoke runs)
+    synthetic: dict[str, Any] | None = None
     num_frames: int = 81  # pixel frames per clip, 4k+1
     frame_stride: int = 1
     resolution: int = 480  # aspect buckets of about resolution**2 pixels

@@ -48,9 +48,8 @@ class EmbeddedRecipe:
     config: str = str(CONFIG)
     overrides: list[str] = field(default_factory=list)  # extra `key=value` for the training config
     vae_from: str | None = None  # use this trained VAE folder instead of training one (step 1)
-    init_from: str | None = (
-        None  # a pipeline folder whose transformer/, text_encoder/, tokenizer/ start training
-    )
+    # a pipeline folder whose transformer/, text_encoder/, tokenizer/ start training
+    init_from: str | None = None
 
     @property
     def root(self) -> Path:

@@ -114,9 +114,8 @@ class VAETrainArgs:
     eval_clips: int = 32  # held-out combinations, fresh seed
     stats_clips: int = 128  # clips for the latent mean/std
     init: str | None = None  # continue from a saved VAE folder
-    bf16: bool | None = (
-        None  # bf16 autocast; None: on for CUDA and for CPUs with native bf16 (`bf16_is_fast`)
-    )
+    # bf16 autocast; None: on for CUDA and for CPUs with native bf16 (`bf16_is_fast`)
+    bf16: bool | None = None
     # every this many seconds: held-out PSNR, and the weights saved to OUT/best when it is the best so far
     checkpoint_every_s: float = 300.0
     # > 0: every other step trains on crop x crop windows around the object (4x the clips at crop = size / 2)
