@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sanavideo.fsutil import load_safetensors, new_file_mode  # noqa: F401  (load_safetensors: re-exported)
+from sanavideo.fsutil import load_safetensors, publish_folder  # noqa: F401  (load_safetensors: re-exported)
 
 STATE_FILE = "trainer_state.json"
 RNG_FILE = "rng.safetensors"
@@ -49,11 +49,9 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _fsync_tree(path: Path) -> None:
-    """Flush every file of a folder to disk, and give each the umask's mode (safetensors writes 0600)."""
-    mode = new_file_mode()
+    """Flush every file of a folder to disk."""
     for f in path.iterdir():
         if f.is_file():
-            os.chmod(f, mode)
             with open(f, "rb+") as fh:
                 os.fsync(fh.fileno())
     _fsync_dir(path)
@@ -88,13 +86,7 @@ def write_checkpoint(
         write(tmp / name)
     write_json(state, tmp / STATE_FILE)
     _fsync_tree(tmp)
-    if final.exists():  # the same step saved again (e.g. after a resume): swap it out
-        old = root / f".tmp-old-{step:08d}-{os.getpid()}"
-        os.rename(final, old)
-        os.rename(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, final)
+    publish_folder(tmp, final)  # umask modes; a step saved again (e.g. after a resume) is swapped out
     _fsync_dir(root)
     pointer_tmp = root / f".tmp-latest-{os.getpid()}"
     pointer_tmp.write_text(final.name + "\n")
