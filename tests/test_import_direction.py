@@ -16,7 +16,7 @@ LAYERS = [
     {"model"},
     {"sampling"},
     {"adapters"},
-    {"pipeline"},
+    {"pipeline", "options", "loading", "checks", "media"},  # the pipeline and the modules it is split into
     {"data"},
     {"train"},
     {"eval"},

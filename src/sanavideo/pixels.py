@@ -1,7 +1,7 @@
 """One rule for pixel values: uint8 0..255 <-> float [-1, 1] (what the VAEs take and give) -> [0, 1] (outputs).
 
 Images given to the pipeline go in as diffusers' `VaeImageProcessor` takes them (x / 255 * 2 - 1, in
-`SanaVideoPipeline._prepare_image`), for parity with its image-to-video pipeline.
+`sanavideo.media.prepare_image`), for parity with its image-to-video pipeline.
 """
 
 from __future__ import annotations

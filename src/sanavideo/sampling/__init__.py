@@ -8,6 +8,7 @@ from sanavideo.sampling.loop import (
     denoise,
     draw_noise,
     guided_velocity,
+    initial_noise,
 )
 from sanavideo.sampling.schedules import FlowSchedule, dpm_flow_schedule, euler_flow_schedule, shift_sigmas
 from sanavideo.sampling.solvers import FlowDPMSolver2M, FlowEulerSolver
@@ -25,5 +26,6 @@ __all__ = [
     "dpm_flow_schedule",
     "euler_flow_schedule",
     "guided_velocity",
+    "initial_noise",
     "shift_sigmas",
 ]

@@ -65,6 +65,10 @@ class TextCondition:
                 f"{tuple(self.mask.shape)}"
             )
 
+    def to(self, device: torch.device | str) -> TextCondition:
+        """The same condition on `device` (the mask keeps its dtype)."""
+        return TextCondition(self.embeds.to(device), self.mask.to(device))
+
     def padded_to(self, length: int) -> TextCondition:
         """Right-pad to `length` tokens with zero features and mask 0 (to batch two prompts of unequal length)."""
         extra = length - self.embeds.shape[1]
@@ -99,6 +103,24 @@ def draw_noise(
         return torch.cat([d.to(device) for d in draws])
     rand_device = generator.device if generator is not None else torch.device("cpu")
     return torch.randn(shape, generator=generator, device=rand_device, dtype=torch.float32).to(device)
+
+
+def initial_noise(
+    shape: tuple[int, ...],
+    generator: torch.Generator | list[torch.Generator] | None,
+    device: torch.device | str = "cpu",
+    latents: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The start of sampling: `latents` when given (checked: `shape`, finite), else `draw_noise`; float32."""
+    if latents is None:
+        return draw_noise(shape, generator, device)
+    if tuple(latents.shape) != shape:
+        raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+    if not torch.isfinite(latents).all():
+        raise ValueError(
+            f"latents must be finite; got {int((~torch.isfinite(latents)).sum())} NaN/inf values"
+        )
+    return latents.to(device=device, dtype=torch.float32)
 
 
 def classifier_free_guidance(v_uncond: torch.Tensor, v_cond: torch.Tensor, scale: float) -> torch.Tensor:
