@@ -7,22 +7,13 @@ import torch
 import torch.nn.functional as F
 
 import sanavideo.model.attention as attention_module
-from sanavideo.config import ModelConfig
+from sanavideo.config import get_preset
 from sanavideo.model import AttentionState, SanaVideoTransformer, chunk_layout
 from sanavideo.model.layers import temporal_taps
 
-CFG = ModelConfig(
-    num_layers=3,
-    num_heads=2,
-    head_dim=12,
-    cross_num_heads=2,
-    cross_head_dim=12,
-    caption_channels=16,
-    in_channels=4,
-    out_channels=4,
-    mlp_ratio=2.0,
-    patch_size=(1, 2, 2),
-    linear_attn_eps=1e-6,
+# the `tiny` preset, three blocks deep, with a larger linear-attention eps
+CFG = get_preset("tiny").replace(
+    num_layers=3, head_dim=12, cross_head_dim=12, caption_channels=16, linear_attn_eps=1e-6
 )
 
 

@@ -9,7 +9,7 @@ from diffusers import AutoencoderKLWan
 import sanavideo.model.cache as cache_module
 from sanavideo.adapters.stream_decode import WanStreamDecoder
 from sanavideo.adapters.vae import WanVAE
-from sanavideo.config import ModelConfig
+from sanavideo.config import get_preset
 from sanavideo.model import SanaVideoTransformer, chunk_layout
 from sanavideo.sampling.loop import TextCondition, draw_noise
 from sanavideo.sampling.streaming import (
@@ -20,18 +20,7 @@ from sanavideo.sampling.streaming import (
     stream_latents,
 )
 
-CFG = ModelConfig(
-    num_layers=2,
-    num_heads=2,
-    head_dim=12,
-    cross_num_heads=2,
-    cross_head_dim=12,
-    caption_channels=16,
-    in_channels=4,
-    out_channels=4,
-    mlp_ratio=2.0,
-    patch_size=(1, 2, 2),
-)
+CFG = get_preset("tiny").replace(head_dim=12, cross_head_dim=12, caption_channels=16)
 SHAPE = (1, 4, 7, 4, 4)
 
 

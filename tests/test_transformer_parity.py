@@ -12,7 +12,7 @@ import pytest
 import torch
 from diffusers import SanaVideoTransformer3DModel
 
-from sanavideo.config import ModelConfig
+from sanavideo.config import ModelConfig, get_preset
 from sanavideo.convert.io import config_to_diffusers, save_diffusers
 from sanavideo.model import SanaVideoTransformer
 
@@ -21,42 +21,19 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm()).item()
 
 
+# variants of the `tiny` presets (the one definition of a test-sized model), each changing what it names
+TINY = get_preset("tiny")
 CONFIGS = {
-    "p122-2heads": ModelConfig(
-        num_layers=2,
-        num_heads=2,
-        head_dim=16,
-        cross_num_heads=2,
-        cross_head_dim=16,
-        caption_channels=24,
-        in_channels=4,
-        out_channels=4,
-        mlp_ratio=2.0,
-        patch_size=(1, 2, 2),
-    ),
-    "p111-4heads-d8": ModelConfig(
-        num_layers=2,
-        num_heads=4,
-        head_dim=8,
-        cross_num_heads=2,
-        cross_head_dim=16,
-        caption_channels=16,
-        in_channels=6,
-        out_channels=6,
-        mlp_ratio=2.5,
-        patch_size=(1, 1, 1),
-    ),
-    "p122-3heads-d12-3layers": ModelConfig(
+    "p122-2heads": TINY,
+    "p111-4heads-d8": get_preset("tiny-p1").replace(in_channels=6, out_channels=6),
+    "p122-3heads-d12-3layers": TINY.replace(
         num_layers=3,
         num_heads=3,
         head_dim=12,
         cross_num_heads=3,
         cross_head_dim=12,
         caption_channels=20,
-        in_channels=4,
-        out_channels=4,
         mlp_ratio=3.0,
-        patch_size=(1, 2, 2),
     ),
 }
 
