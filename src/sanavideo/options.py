@@ -20,7 +20,8 @@ from typing import Any
 
 from sanavideo.adapters.text import DEFAULT_NEGATIVE_PROMPT, PromptFormat, resolve_chi
 from sanavideo.config import check_field_types
-from sanavideo.sampling.streaming import StreamSettings, shifted_timesteps
+from sanavideo.sampling.schedules import UPSTREAM_RENOISE_TIMESTEPS, shifted_timesteps
+from sanavideo.sampling.streaming import StreamSettings
 
 
 def pick(value: Any, default: Any) -> Any:
@@ -90,7 +91,7 @@ class StreamOptions:
         steps = pick(steps, self.stream_steps)
         return StreamSettings(
             chunk_frames=pick(chunk_frames, self.stream_chunk_frames),
-            timesteps=StreamSettings.timesteps if steps is None else shifted_timesteps(steps, flow_shift),
+            timesteps=UPSTREAM_RENOISE_TIMESTEPS if steps is None else shifted_timesteps(steps, flow_shift),
             guidance_scale=float(guidance_scale),
             window=pick(window, self.stream_window),
             fresh_noise=pick(fresh_noise, self.stream_fresh_noise),

@@ -25,6 +25,9 @@ from sanavideo.sampling.schedules import FlowSchedule, dpm_flow_schedule, euler_
 from sanavideo.sampling.solvers import FlowDPMSolver2M, FlowEulerSolver
 
 SamplerName = Literal["dpm", "euler"]
+# called after each sampling step with (step index, timestep, clean-latent estimate x0 (B, C, F, H, W)),
+# e.g. to decode previews; both samplers (`denoise`, `streaming.denoise_chunk`) take one
+StepCallback = Callable[[int, float, torch.Tensor], None]
 SAMPLERS: tuple[str, ...] = ("dpm", "euler")
 
 
@@ -166,11 +169,13 @@ def denoise(
     guidance_scale: float = 1.0,
     first_frame: torch.Tensor | None = None,
     progress: bool = True,
+    callback: StepCallback | None = None,
 ) -> torch.Tensor:
     """Integrate the flow ODE from `noise (B, C, F, H, W)` to clean latents.
 
     `uncond` enables CFG with `guidance_scale`; `first_frame (B, C, 1, H, W)` (normalised image latent) turns
-    on image-to-video. Returns float32 latents.
+    on image-to-video; `callback(step, t, x0)` sees each step's data prediction `x - sigma·v` (only computed
+    when a callback is given). Returns float32 latents.
     """
     schedule, solver = sampler.build(num_steps)
     x = noise.float().clone()
@@ -185,6 +190,11 @@ def denoise(
             timestep = t.expand(batch, num_frames).clone()  # (B, F): frame 0 is clean
             timestep[:, 0] = 0.0
         v = guided_velocity(model, x, timestep, cond, uncond, guidance_scale)
+        if callback is not None:
+            x0 = x.float() - schedule.sigmas[i].item() * v.float()
+            if first_frame is not None:
+                x0[:, :, :1] = first_frame.to(x0)
+            callback(i, float(t), x0)
         x = solver.step(x, v, i)
         if first_frame is not None:
             x[:, :, :1] = first_frame.to(x)

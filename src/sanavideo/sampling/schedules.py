@@ -11,16 +11,23 @@ The two grids reproduce what the reference samplers use, which are diffusers' sc
   `sigma = shift(t/1000)`, so the shift is applied twice at the low end (docs/reference.md §4.3); 0 appended; model
   inputs are the float `1000·sigma`.
 Both grids are computed in float64 and stored in float32, as diffusers does.
+
+The streaming sampler (LongSANA) uses a third, few-step grid, `renoise_schedule`: sigma = t/1000 at each given
+model input t (upstream's [1000, 960, 889, 727], or `shifted_timesteps` of the flow shift), then 0. It is
+stored in float64 because its step arithmetic runs in Python floats (`FlowRenoiseSolver`), as it always has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 NUM_TRAIN_TIMESTEPS = 1000
+# upstream LongSANA's four re-noising timesteps (shifted_timesteps(4, 8.0), rounded)
+UPSTREAM_RENOISE_TIMESTEPS: tuple[float, ...] = (1000.0, 960.0, 889.0, 727.0)
 
 
 def shift_sigmas(sigmas: np.ndarray | float, shift: float) -> np.ndarray | float:
@@ -30,7 +37,8 @@ def shift_sigmas(sigmas: np.ndarray | float, shift: float) -> np.ndarray | float
 
 @dataclass(frozen=True)
 class FlowSchedule:
-    """A sampling grid: `sigmas` (N+1,) float32 decreasing to 0, `timesteps` (N,) float32 model inputs."""
+    """A sampling grid: `sigmas` (N+1,) decreasing to 0, `timesteps` (N,) model inputs (float32; float64 for
+    the re-noising grid)."""
 
     sigmas: torch.Tensor
     timesteps: torch.Tensor
@@ -74,3 +82,24 @@ def euler_flow_schedule(num_steps: int, shift: float) -> FlowSchedule:
     sigmas = torch.from_numpy(shift_sigmas(t / NUM_TRAIN_TIMESTEPS, shift)).to(torch.float32)  # (N,)
     timesteps = sigmas * NUM_TRAIN_TIMESTEPS
     return FlowSchedule(torch.cat([sigmas, torch.zeros(1)]), timesteps)
+
+
+def shifted_timesteps(steps: int, shift: float) -> tuple[float, ...]:
+    """`steps` timesteps (t = 1000 sigma) of the uniform grid 1, (n-1)/n, ... warped by the flow shift:
+    steps=4, shift=8 gives [1000, 960, 888.9, 727.3], upstream's [1000, 960, 889, 727]."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    return tuple(1000.0 * float(shift_sigmas(1.0 - i / steps, shift)) for i in range(steps))
+
+
+def renoise_schedule(timesteps: Sequence[float] = UPSTREAM_RENOISE_TIMESTEPS) -> FlowSchedule:
+    """The streaming grid: sigma = t / 1000 at each model input `t` (decreasing, in (0, 1000]), then 0."""
+    if not timesteps or any(not 0 < t <= NUM_TRAIN_TIMESTEPS for t in timesteps):
+        raise ValueError(f"timesteps must be in (0, 1000], got {tuple(timesteps)}")
+    if list(timesteps) != sorted(timesteps, reverse=True):
+        raise ValueError(f"timesteps must decrease, got {tuple(timesteps)}")
+    sigmas = [float(t) / NUM_TRAIN_TIMESTEPS for t in timesteps] + [0.0]
+    return FlowSchedule(
+        torch.tensor(sigmas, dtype=torch.float64),
+        torch.tensor([float(t) for t in timesteps], dtype=torch.float64),
+    )

@@ -11,29 +11,41 @@ For each chunk of latent frames (the remainder of the division goes to the first
     model(x0, t=0, prompt, cache=cache); cache.advance()          # clean-context pass commits the chunk
     yield x0
 
-This is the only code that advances a cache. A prompt switch at chunk c re-caches chunk c-1 with the new
+The chunk loop is `denoise_chunk` (the `FlowRenoiseSolver` on a `renoise_schedule`: the same `FlowSchedule`,
+solver `step` and `callback(step, t, x0)` vocabulary as `sampling.loop.denoise`), usable with gradients for
+self-forcing training; `stream_latents` adds the cache, prompt switches and the noise order. This is the only
+code that advances a cache. A prompt switch at chunk c re-caches chunk c-1 with the new
 prompt (rewind, clean pass, advance), as upstream's interactive pipeline does. Image-to-video keeps the
 first latent frame clean at per-frame timestep 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from sanavideo.model import SanaVideoTransformer, chunk_layout
-from sanavideo.sampling.loop import TextCondition, draw_noise, guided_velocity
-from sanavideo.sampling.schedules import shift_sigmas
+from sanavideo.model import SanaVideoTransformer, StreamingCache, chunk_layout
+from sanavideo.sampling.loop import StepCallback, TextCondition, draw_noise, guided_velocity
+from sanavideo.sampling.schedules import (
+    UPSTREAM_RENOISE_TIMESTEPS,
+    FlowSchedule,
+    renoise_schedule,
+    shifted_timesteps,
+)
+from sanavideo.sampling.solvers import FlowRenoiseSolver
 
-
-def shifted_timesteps(steps: int, shift: float) -> tuple[float, ...]:
-    """`steps` timesteps (t = 1000 sigma) of the uniform grid 1, (n-1)/n, ... warped by the flow shift:
-    steps=4, shift=8 gives [1000, 960, 888.9, 727.3], upstream's [1000, 960, 889, 727]."""
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    return tuple(1000.0 * float(shift_sigmas(1.0 - i / steps, shift)) for i in range(steps))
+__all__ = [  # shifted_timesteps lived here first; earlier code imports it from here
+    "LatentChunk",
+    "PromptSchedule",
+    "StreamSettings",
+    "denoise_chunk",
+    "latent_frame_of",
+    "prompt_schedule_from_frames",
+    "shifted_timesteps",
+    "stream_latents",
+]
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,7 @@ class StreamSettings:
     """How a long video is streamed. Defaults are upstream LongSANA's (docs/reference.md §2.4)."""
 
     chunk_frames: int = 10  # latent frames per chunk; the remainder joins the first chunk
-    timesteps: tuple[float, ...] = (1000.0, 960.0, 889.0, 727.0)
+    timesteps: tuple[float, ...] = UPSTREAM_RENOISE_TIMESTEPS  # the re-noising grid's model inputs
     guidance_scale: float = 1.0  # upstream streams without CFG
     window: int | None = None  # attend to the last N chunks only; None = the whole history
     # re-noise with fresh noise (upstream, for few-step distilled models) or with the noise the model
@@ -51,12 +63,14 @@ class StreamSettings:
     def __post_init__(self) -> None:
         if self.chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1 latent frame, got {self.chunk_frames}")
-        if not self.timesteps or any(not 0 < t <= 1000 for t in self.timesteps):
-            raise ValueError(f"timesteps must be in (0, 1000], got {self.timesteps}")
-        if list(self.timesteps) != sorted(self.timesteps, reverse=True):
-            raise ValueError(f"timesteps must decrease, got {self.timesteps}")
+        renoise_schedule(self.timesteps)  # checks the timesteps
         if self.guidance_scale < 1:
             raise ValueError(f"guidance_scale must be >= 1, got {self.guidance_scale}")
+
+    @property
+    def schedule(self) -> FlowSchedule:
+        """The re-noising grid of these timesteps (`renoise_schedule`)."""
+        return renoise_schedule(self.timesteps)
 
 
 @dataclass
@@ -95,6 +109,45 @@ def _timestep(t: float, batch: int, frames: int, clean_first: bool, device) -> t
     return ts
 
 
+def denoise_chunk(
+    model: SanaVideoTransformer,
+    noise: torch.Tensor,
+    schedule: FlowSchedule,
+    cond: TextCondition,
+    negative: TextCondition | None = None,
+    guidance_scale: float = 1.0,
+    *,
+    cache: StreamingCache | None = None,
+    first_frame: torch.Tensor | None = None,
+    fresh_noise: Callable[[tuple[int, ...]], torch.Tensor] | None = None,
+    callback: StepCallback | None = None,
+) -> torch.Tensor:
+    """Denoise one chunk from `noise (B, C, f, H, W)` on a re-noising grid; returns its clean latents x0.
+
+    The chunk attends to the history in `cache` (recorded, not advanced: the caller's clean-context pass
+    commits it). `first_frame (B, C, 1, H, W)` is held clean at timestep 0 (image-to-video); `fresh_noise
+    (shape)` re-noises with fresh noise, else with the model's implied noise (`FlowRenoiseSolver`);
+    `callback(step, t, x0)` sees each step's clean estimate. Gradients flow when the caller allows them
+    (self-forcing training unrolls chunks through this); the cache keeps only detached history.
+    """
+    solver = FlowRenoiseSolver(schedule, fresh_noise)
+    batch, frames, device = noise.shape[0], noise.shape[2], noise.device
+    clean_first = first_frame is not None
+    x = noise
+    for i, t in enumerate(schedule.timesteps.tolist()):
+        if clean_first:
+            x[:, :, :1] = first_frame.to(x)
+        timestep = _timestep(t, batch, frames, clean_first, device)
+        v = guided_velocity(model, x, timestep, cond, negative, guidance_scale, cache=cache)
+        x0 = solver.predict_x0(x, v, i)
+        if clean_first:
+            x0[:, :, :1] = first_frame.to(x0)
+        if callback is not None:
+            callback(i, t, x0)
+        x = solver.renoise(x, x0, i)
+    return x0
+
+
 @torch.no_grad()
 def stream_latents(
     model: SanaVideoTransformer,
@@ -104,11 +157,13 @@ def stream_latents(
     generator: torch.Generator | None = None,
     first_frame: torch.Tensor | None = None,
     device: torch.device | str | None = None,
+    callback: StepCallback | None = None,
 ) -> Iterator[LatentChunk]:
     """Yield clean latent chunks of a video of latent shape (B, C, F, H, W), one chunk at a time.
 
     Noise is drawn from `generator` (on CPU) in a fixed order: per chunk, its initial noise, then one fresh
-    draw per re-noising step. `first_frame` (B, C, 1, H, W): image-to-video start latent.
+    draw per re-noising step. `first_frame` (B, C, 1, H, W): image-to-video start latent. `callback(step,
+    t, x0)` sees each chunk's clean estimate after each of its steps (previews).
     """
     B, C, F, H, W = shape
     device = device or next(model.parameters()).device
@@ -118,7 +173,8 @@ def stream_latents(
     negative = prompts.negative if use_cfg else None
     layout = chunk_layout(F, settings.chunk_frames)
     cache = model.new_cache(window=settings.window)
-    sigmas = [t / 1000.0 for t in settings.timesteps] + [0.0]
+    schedule = settings.schedule
+    fresh_noise = (lambda shape: draw_noise(shape, generator, device)) if settings.fresh_noise else None
     start, active, previous = 0, 0, None
     for index, size in enumerate(layout):
         segment, cond = prompts.at(start)
@@ -132,28 +188,18 @@ def stream_latents(
             recached = True
         active = segment
         clean_first = first_frame is not None and index == 0
-        x = draw_noise((B, C, size, H, W), generator, device)
-        for i, t in enumerate(settings.timesteps):
-            if clean_first:
-                x[:, :, :1] = first_frame.to(x)
-            v = guided_velocity(
-                model,
-                x,
-                _timestep(t, B, size, clean_first, device),
-                cond,
-                negative,
-                settings.guidance_scale,
-                cache=cache,
-            )
-            x0 = x - sigmas[i] * v
-            if clean_first:
-                x0[:, :, :1] = first_frame.to(x0)
-            if i + 1 < len(settings.timesteps):
-                if settings.fresh_noise:
-                    eps = draw_noise(x0.shape, generator, device)
-                else:
-                    eps = (x - (1 - sigmas[i]) * x0) / sigmas[i]
-                x = (1 - sigmas[i + 1]) * x0 + sigmas[i + 1] * eps
+        x0 = denoise_chunk(
+            model,
+            draw_noise((B, C, size, H, W), generator, device),
+            schedule,
+            cond,
+            negative,
+            settings.guidance_scale,
+            cache=cache,
+            first_frame=first_frame if clean_first else None,
+            fresh_noise=fresh_noise,
+            callback=callback,
+        )
         # clean-context pass: write this chunk into the state
         guided_velocity(
             model, x0, torch.zeros(B, device=device), cond, negative, settings.guidance_scale, cache=cache
