@@ -10,7 +10,7 @@ import sanavideo
 
 # lowest first; a module may import its own layer and those before it
 LAYERS = [
-    {"fsutil", "device", "video_io", "pixels"},
+    {"fsutil", "device", "video_io", "pixels", "timeline"},
     {"config"},
     {"convert"},  # checkpoint formats and key maps: given the model class, never importing it
     {"model"},
@@ -20,6 +20,7 @@ LAYERS = [
     {"data"},
     {"train"},
     {"eval"},
+    {"demo"},  # the web demo: a leaf over the pipeline
     {"cli", "__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -8,9 +8,9 @@ import torch
 from test_pipeline_fixtures import tiny_folders_fixture  # noqa: F401  (fixture)
 
 from sanavideo.cli import main
-from sanavideo.cli.generate import parse_switches
 from sanavideo.pipeline import SanaVideoPipeline
 from sanavideo.sampling.streaming import PromptSchedule, StreamSettings, stream_latents
+from sanavideo.timeline import build_timeline, parse_timeline_text
 from sanavideo.video_io import read_video
 
 
@@ -139,12 +139,28 @@ def test_cli_stream_bad_switch_writes_nothing(tiny_folders, tmp_path):
     )
 
 
-def test_parse_switches():
-    assert parse_switches("a", ["40:c", "20:b"]) == [(0, "a"), (20, "b"), (40, "c")]
+def test_timeline_from_switches():
+    assert build_timeline("a", ["40:c", "20:b"], 41) == [(0, "a"), (20, "b"), (40, "c")]
     with pytest.raises(ValueError, match="FRAME:PROMPT"):
-        parse_switches("a", ["x"])
+        build_timeline("a", ["x"], 41)
     with pytest.raises(ValueError, match=">= 1"):
-        parse_switches("a", ["0:b"])
+        build_timeline("a", ["0:b"], 41)
+    with pytest.raises(ValueError, match="--switch at frame 41 is past the end of the 41-frame video"):
+        build_timeline("a", ["41:b"], 41)
+    with pytest.raises(ValueError, match="two prompts start at frame 20"):
+        build_timeline("a", ["20:b", "20:c"], 41)
+
+
+def test_timeline_from_text():
+    text = "a red circle bounces\n\n 480: a red circle moves left \n"
+    assert parse_timeline_text(text, 961) == [(0, "a red circle bounces"), (480, "a red circle moves left")]
+    assert parse_timeline_text("0: a\n5: b", 9) == [(0, "a"), (5, "b")]
+    with pytest.raises(ValueError, match="the timeline is empty"):
+        parse_timeline_text(" \n ", 9)
+    with pytest.raises(ValueError, match="a timeline line must look like FRAME:PROMPT"):
+        parse_timeline_text("a\nlater: b", 9)
+    with pytest.raises(ValueError, match="a timeline line at frame 9 is past the end of the 9-frame video"):
+        parse_timeline_text("a\n9: b", 9)
 
 
 def test_stream_checks_inputs_at_the_call(pipe):

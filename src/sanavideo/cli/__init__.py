@@ -13,7 +13,7 @@ import sys
 import threading
 
 # Subcommand modules, in the order `--help` lists them.
-SUBCOMMANDS = ["convert", "generate", "train", "precompute", "plot_loss", "eval", "recipes"]
+SUBCOMMANDS = ["convert", "generate", "train", "precompute", "plot_loss", "eval", "recipes", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -187,19 +187,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_switches(prompt: str, switches: list[str]) -> list[tuple[int, str]]:
-    """`FRAME:PROMPT` strings -> [(0, prompt), (frame, prompt), ...] sorted by frame."""
-    schedule = [(0, prompt)]
-    for item in switches:
-        frame, sep, text = item.partition(":")
-        if not sep or not frame.strip().isdigit() or not text.strip():
-            raise ValueError(f"--switch must look like FRAME:PROMPT with a frame index >= 1, got {item!r}")
-        if int(frame) < 1:
-            raise ValueError(f"--switch frame must be >= 1 (frame 0 is the main prompt), got {frame}")
-        schedule.append((int(frame), text.strip()))
-    return sorted(schedule)
-
-
 def stream_to_file(pipe, args: argparse.Namespace, prompt: str, out: Path, image, fps: float) -> int:
     """Stream one long video into `out` chunk by chunk, reporting generated frames per second."""
     import time
@@ -207,16 +194,11 @@ def stream_to_file(pipe, args: argparse.Namespace, prompt: str, out: Path, image
     import torch
     from tqdm.auto import tqdm
 
+    from sanavideo.timeline import build_timeline
     from sanavideo.video_io import VideoWriter
 
     frames = args.frames if args.frames is not None else pipe.options.frames
-    schedule = parse_switches(prompt, args.switch)
-    late = [frame for frame, _ in schedule if frame >= frames]
-    if late:
-        raise ValueError(
-            f"--switch at frame {late[0]} is past the end of the {frames}-frame video "
-            f"(switch frames go from 1 to {frames - 1})"
-        )
+    schedule = build_timeline(prompt, args.switch, frames)
     chunks = pipe.stream(
         schedule,
         frames=frames,

@@ -1,0 +1,68 @@
+"""`sanavideo demo`: serve the web demo (needs the `demo` extra: pip install -e ".[demo]")."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from sanavideo.demo.limits import DemoLimits
+
+    p = sub.add_parser(
+        "demo",
+        help="serve a web demo: text/image-to-video and a long video that plays while it is made",
+        description="A Gradio page on HOST:PORT (offline: no fonts, scripts or analytics from the internet, no "
+        "share link). Results live in a temporary folder removed when the server stops.",
+    )
+    p.add_argument("--model", default=None, help="model folder or checkpoint (default: the embedded model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    defaults = DemoLimits()
+    for field in dataclasses.fields(DemoLimits):
+        p.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            type=type(getattr(defaults, field.name)),
+            default=getattr(defaults, field.name),
+            help=f"limit (default: {getattr(defaults, field.name)})",
+        )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from sanavideo.demo.limits import DemoLimits
+
+    limits = DemoLimits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DemoLimits)})
+    if not 1 <= args.port <= 65535:
+        raise ValueError(f"--port must be from 1 to 65535, got {args.port}")
+    workspace = Path(tempfile.mkdtemp(prefix="sanavideo-demo-"))
+    # Read when the libraries are imported: Gradio's uploads and caches, matplotlib's font cache (Gradio imports
+    # it) and torch's compile cache all go into our folder, and Gradio phones nowhere.
+    os.environ["GRADIO_TEMP_DIR"] = str(workspace / "gradio")
+    os.environ["MPLCONFIGDIR"] = str(workspace / "matplotlib")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(workspace / "torchinductor")
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    try:
+        try:
+            from sanavideo.demo.app import launch
+        except ImportError as err:
+            raise ValueError(f'the demo needs the demo extra: pip install -e ".[demo]" ({err})') from None
+        from sanavideo.device import resolve_device
+        from sanavideo.pipeline import SanaVideoPipeline
+
+        pipe = SanaVideoPipeline.from_pretrained(args.model).to(resolve_device(args.device))
+        results = workspace / "results"
+        results.mkdir()
+        print(
+            f"sanavideo demo: serving on http://{args.host}:{args.port} (results in {workspace})", flush=True
+        )
+        launch(pipe, limits, results, args.host, args.port)
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+    return 0

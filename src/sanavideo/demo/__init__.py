@@ -1,0 +1,1 @@
+"""The web demo (`sanavideo demo`, the `demo` extra): a leaf over the pipeline; see docs/demo.md."""
