@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sanavideo.model.layers import RMSNorm, linear
+from sanavideo.model.layers import RMSNorm
+from sanavideo.model.ops import LinearAttention, linear
 from sanavideo.model.rope import apply_rope
 
 
@@ -62,8 +63,30 @@ def linear_attention(
     return torch.cat(outs, dim=2), own
 
 
+def rotary_linear_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    rotation: torch.Tensor,
+    chunk_tokens: list[int],
+    eps: float,
+    history: AttentionState | None = None,
+) -> tuple[torch.Tensor, AttentionState]:
+    """The reference `ops.LinearAttention`: q, k, v (B, N, H, d) -> rotate q and k for the numerator, then
+    `linear_attention`; returns (B, N, H, d) float32 and the last chunk's own state."""
+    q_rot, k_rot = apply_rope(q, rotation), apply_rope(k, rotation)
+    # (B, N, H, d) -> (B, H, N, d)
+    q, k, v, q_rot, k_rot = (t.transpose(1, 2) for t in (q, k, v, q_rot, k_rot))
+    out, own = linear_attention(q, k, q_rot, k_rot, v, chunk_tokens, eps, history)
+    return out.transpose(1, 2), own  # (B, H, N, d) -> (B, N, H, d)
+
+
 class LinearSelfAttention(nn.Module):
-    """Upstream `LiteLAReLURope`: keys attn.qkv (no bias), attn.q_norm, attn.k_norm, attn.proj."""
+    """Upstream `LiteLAReLURope`: keys attn.qkv (no bias), attn.q_norm, attn.k_norm, attn.proj.
+
+    `linear_attention_kernel` (an `ops.LinearAttention`, None: `rotary_linear_attention`) is the seam a GPU
+    kernel or a sequence-parallel wrapper plugs into (`ops.use_linear_attention`).
+    """
 
     def __init__(self, dim: int, heads: int, head_dim: int, norm_eps: float, attn_eps: float) -> None:
         super().__init__()
@@ -72,6 +95,7 @@ class LinearSelfAttention(nn.Module):
         self.q_norm = RMSNorm(dim, eps=norm_eps)
         self.k_norm = RMSNorm(dim, eps=norm_eps)
         self.proj = nn.Linear(dim, dim)
+        self.linear_attention_kernel: LinearAttention | None = None
 
     def forward(
         self,
@@ -86,11 +110,9 @@ class LinearSelfAttention(nn.Module):
         # (B, N, D) -> (B, N, H, d)
         q, k, v = (t.reshape(B, N, self.heads, self.head_dim) for t in (q, k, v))
         q, k = F.relu(q), F.relu(k)
-        q_rot, k_rot = apply_rope(q, rope), apply_rope(k, rope)
-        # (B, N, H, d) -> (B, H, N, d)
-        q, k, v, q_rot, k_rot = (t.transpose(1, 2) for t in (q, k, v, q_rot, k_rot))
-        out, own = linear_attention(q, k, q_rot, k_rot, v, chunk_tokens, self.attn_eps, history)
-        out = out.transpose(1, 2).reshape(B, N, D).to(x.dtype)  # (B, H, N, d) -> (B, N, D)
+        attend = self.linear_attention_kernel or rotary_linear_attention
+        out, own = attend(q, k, v, rope, chunk_tokens, self.attn_eps, history)
+        out = out.reshape(B, N, D).to(x.dtype)  # (B, N, H, d) -> (B, N, D)
         return linear(self.proj, out), own
 
 

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sanavideo.model.ops import linear
+
 
 class RMSNorm(nn.Module):
     """weight * x / sqrt(mean(x^2) + eps), computed in float32 and cast back to the input dtype."""
@@ -108,24 +110,6 @@ def temporal_taps(
             start += size
         out = torch.cat(pieces, dim=2)
     return out.permute(0, 2, 3, 1)  # (B, D, F, HW) -> (B, F, HW, D)
-
-
-def linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """`module(x)` for a linear layer on tokens (B, N, D_in). In CPU float32 inference a plain nn.Linear runs
-    as a 1x1 convolution on a channels-last view: oneDNN's convolution is about twice as fast as torch's CPU
-    GEMM on the machines measured (docs/benchmarks.md). Elsewhere, and for wrapped layers (LoRA), it is
-    the module's own forward."""
-    if (
-        type(module) is not nn.Linear
-        or x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or torch.is_grad_enabled()
-    ):
-        return module(x)
-    B, N, D = x.shape
-    view = x.reshape(B, N, 1, D).permute(0, 3, 1, 2)  # (B, N, D) -> (B, D, N, 1) channels-last
-    out = F.conv2d(view, module.weight[:, :, None, None], module.bias)
-    return out.permute(0, 2, 3, 1).reshape(B, N, -1)  # (B, D_out, N, 1) -> (B, N, D_out)
 
 
 class MixFFN(nn.Module):

@@ -25,7 +25,8 @@ from torch import nn
 from sanavideo.config import ModelConfig
 from sanavideo.model.attention import AttentionState, CrossAttention, LinearSelfAttention
 from sanavideo.model.cache import StreamingCache
-from sanavideo.model.layers import CaptionEmbedder, MixFFN, RMSNorm, TimestepEmbedder, linear
+from sanavideo.model.layers import CaptionEmbedder, MixFFN, RMSNorm, TimestepEmbedder
+from sanavideo.model.ops import BlockContext, linear
 from sanavideo.model.rope import rope_rotation
 
 
@@ -61,21 +62,17 @@ class SanaVideoBlock(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        y: torch.Tensor,
-        y_bias: torch.Tensor | None,
-        t_mod: torch.Tensor,
-        grid: tuple[int, int, int],
-        rope: torch.Tensor,
-        chunk_frames: list[int],
+        ctx: BlockContext,
         history: AttentionState | None = None,
         tail: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, AttentionState, torch.Tensor]:
-        """x (B, N, D); t_mod (B, T, 6D) with T = 1 or one row per frame."""
+        """x (B, N, D); `ctx` the inputs all blocks share; `history`, `tail` this block's streaming cache.
+        Returns x, this call's own attention state and the last frame's Mix-FFN input (for the cache)."""
         B, N, D = x.shape
-        f, h, w = grid
+        f, h, w = ctx.grid
         hw = h * w
         # (B, T, 6D) -> 6 x (B, T, 1, D), broadcast over the tokens of each frame
-        mods = (self.scale_shift_table[None, None] + t_mod.reshape(B, -1, 6, D)).unsqueeze(2).unbind(3)
+        mods = (self.scale_shift_table[None, None] + ctx.t_mod.reshape(B, -1, 6, D)).unsqueeze(2).unbind(3)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mods
 
         def modulate(t: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -85,12 +82,12 @@ class SanaVideoBlock(nn.Module):
         def gated(t: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
             return (t.reshape(B, f, hw, D) * gate).reshape(B, N, D).to(x.dtype)
 
-        chunk_tokens = [c * hw for c in chunk_frames]
-        attn_out, own = self.attn(modulate(self.norm1(x), shift_msa, scale_msa), rope, chunk_tokens, history)
+        attn_in = modulate(self.norm1(x), shift_msa, scale_msa)
+        attn_out, own = self.attn(attn_in, ctx.rope, ctx.chunk_tokens, history)
         x = x + gated(attn_out, gate_msa)
-        x = x + self.cross_attn(x, y, y_bias)
+        x = x + self.cross_attn(x, ctx.y, ctx.y_bias)
         ffn_out, last_frame = self.mlp(
-            modulate(self.norm2(x), shift_mlp, scale_mlp), grid, chunk_frames, tail
+            modulate(self.norm2(x), shift_mlp, scale_mlp), ctx.grid, ctx.chunk_frames, tail
         )
         x = x + gated(ffn_out, gate_mlp)
         return x, own, last_frame
@@ -234,13 +231,15 @@ class SanaVideoTransformer(nn.Module):
             y_bias = ((1 - prompt_mask.to(y.dtype)) * -10000.0)[:, None, None, :]
 
         # 4. blocks
+        ctx = BlockContext(y, y_bias, t_mod, grid, rope, chunks)
         for i, block in enumerate(self.blocks):
             history, tail = cache.history(i) if cache is not None else (None, None)
-            args = (x, y, y_bias, t_mod, grid, rope, chunks, history, tail)
             if self.gradient_checkpointing and torch.is_grad_enabled():
-                x, own, last_frame = torch.utils.checkpoint.checkpoint(block, *args, use_reentrant=False)
+                x, own, last_frame = torch.utils.checkpoint.checkpoint(
+                    block, x, ctx, history, tail, use_reentrant=False
+                )
             else:
-                x, own, last_frame = block(*args)
+                x, own, last_frame = block(x, ctx, history, tail)
             if cache is not None:
                 cache.record(i, own, last_frame, frames=grid[0])
 
