@@ -1,8 +1,12 @@
 """The training loop: `train(args) -> TrainResult`.
 
-One optimizer step: take the next global batch from the bucket sampler, draw its randomness once
-(`StepNoise`), and let each rank run its `grad_accum` micro-batches of `batch_size` rows; clip, step, update
-the EMA, log, checkpoint. Rank 0 logs and writes; every rank joins the collectives that gather full state.
+A skeleton of parts: `_setup` (data, models, LoRA, resumed weights, sharding), `optim.build_optimisation`
+(AdamW, warm-up, EMA), `checkpointer.Checkpointer` (save / restore over the named modules and the
+optimiser), `metrics.MetricsLogger` (metrics.jsonl and the log line), and `_step_loss`, one step's
+micro-batches. One optimizer step: take the next global batch from the bucket sampler, draw its randomness
+once (`StepNoise`), and let each rank run its `grad_accum` micro-batches of `batch_size` rows; clip, step,
+update the EMA, log, checkpoint. Rank 0 logs and writes; every rank joins the collectives that gather full
+state. The recipes beside it (`train/vae.py`, `train/embedded.py`) build on `train(args)`.
 """
 
 from __future__ import annotations
@@ -14,17 +18,20 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from sanavideo.data.latents import BucketBatchSampler, LatentSet
-from sanavideo.fsutil import atomic_folder, load_plain_torch
+from sanavideo.fsutil import atomic_folder
 from sanavideo.train import checkpoint as ckpt
 from sanavideo.train import distributed as D
 from sanavideo.train.args import TrainArgs, save_args
-from sanavideo.train.ema import EMA
+from sanavideo.train.checkpointer import Checkpointer, load_weights
+from sanavideo.train.metrics import MetricsLogger
 from sanavideo.train.objective import StepNoise, add_noise, frame_losses, masked_loss
+from sanavideo.train.optim import build_optimisation
 
 log = logging.getLogger("sanavideo.train")
 
@@ -134,7 +141,7 @@ def build_data(args: TrainArgs, info: D.DistInfo) -> tuple[LatentSet, int]:
                 )
             )
         D.barrier(info)
-    from sanavideo.data.latents import load_cache  # cache_dir is set: _train refused "no data" up front
+    from sanavideo.data.latents import load_cache  # cache_dir is set: _setup refused "no data" up front
 
     data = load_cache(cache_dir, d.motion_score_min, d.motion_score_max)
     skipped = json.loads((Path(cache_dir) / "index.json").read_text()).get("skipped", 0)
@@ -163,9 +170,23 @@ def train(args: TrainArgs) -> TrainResult:
         D.teardown(info)
 
 
-def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
-    from sanavideo.model import chunk_layout
+@dataclass
+class Setup:
+    """A run ready to train: its data on the training device, its modules (built identically on every rank,
+    resumed weights loaded, on the device, sharded), the null caption, LoRA config and the checkpoint it
+    resumes from (with that checkpoint's trainer state)."""
 
+    out: Path
+    data: LatentSet
+    skipped: int
+    modules: Modules
+    null_caption: torch.Tensor
+    lora_cfg: Any
+    resume_from: Path | None
+    state: dict
+
+
+def _setup(args: TrainArgs, info: D.DistInfo) -> Setup:
     d = args.data
     if d.cache_dir is None and not d.video_dirs and d.synthetic is None:  # checked before anything is written
         raise ValueError("no training data: set data.cache_dir, data.video_dirs or data.synthetic")
@@ -209,32 +230,16 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
         add_lora(transformer, lora_cfg, seed=args.seed + 3)
     transformer.gradient_checkpointing = args.model.gradient_checkpointing
 
-    # 3. resume: weights go into the unsharded model, the rest after sharding
+    # 3. resume: weights go into the unsharded model, the rest (Checkpointer.restore) after sharding
     resume_from = ckpt.find_checkpoint(args.resume, out) if args.resume else None
     state: dict = {}
     if resume_from is not None:
         state = ckpt.read_state(resume_from)
-        sd = ckpt.load_safetensors(resume_from / "model.safetensors")
-        try:
-            result = transformer.load_state_dict(sd, strict=lora_cfg is None)
-        except RuntimeError as err:  # missing / unexpected / mis-shaped keys: another model's checkpoint
-            raise ValueError(
-                f"checkpoint {resume_from} does not fit this run's model ({args.model.preset} with "
-                f"its overrides): {str(err).splitlines()[-1].strip()}"
-            ) from None
-        if lora_cfg is not None:
-            absent = [k for k in result.missing_keys if "lora_" in k]
-            if absent or result.unexpected_keys:
-                raise ValueError(
-                    f"{resume_from}: LoRA checkpoint does not fit: missing {absent[:3]}, "
-                    f"unexpected {result.unexpected_keys[:3]}"
-                )
-        if text_encoder is not None:
-            text_encoder.load_state_dict(ckpt.load_safetensors(resume_from / "text_encoder.safetensors"))
-        null_caption = ckpt.load_safetensors(resume_from / "null_caption.safetensors")["null_caption"]
+        null_caption = load_weights(resume_from, args, transformer, text_encoder, lora_cfg)
         if info.is_main:
             log.info("resuming from %s (step %d)", resume_from, state["step"])
 
+    # 4. onto the device, sharded, compiled
     transformer.to(device)
     if text_encoder is not None:
         text_encoder.to(device)
@@ -247,145 +252,110 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
         for block in transformer.blocks:
             block.compile()
     modules = Modules(transformer, text_encoder)
+    return Setup(out, data, skipped, modules, null_caption, lora_cfg, resume_from, state)
 
-    # 4. optimizer, schedule, EMA
-    named = [(n, p) for n, p in modules.named_parameters() if p.requires_grad]
-    o = args.optim
-    groups = [{"params": [p for n, p in named if n.startswith("transformer.")], "lr": o.lr}]
-    if text_encoder is not None:
-        te_lr = args.text_encoder.lr if args.text_encoder.lr is not None else o.lr
-        groups.append({"params": [p for n, p in named if n.startswith("text_encoder.")], "lr": te_lr})
-    optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
-    warmup = o.warmup_steps
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0
-    )
-    ema = EMA(named, o.ema_decay, o.ema_start, o.ema_warmup) if o.ema_decay > 0 else None
 
-    step, position = 0, (0, 0)
-    if resume_from is not None:
-        D.load_optimizer_state(modules, optimizer, load_plain_torch(resume_from / "optimizer.pt"))
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None:
-            ema.load_full_state_dict(ckpt.load_safetensors(resume_from / "ema.safetensors"))
-        if (resume_from / ckpt.RNG_FILE).is_file():
-            ckpt.load_rng_state(resume_from / ckpt.RNG_FILE)
-        else:  # checkpoints before rng.safetensors kept a pickled rng.pt, which is never unpickled
-            log.warning("%s has no %s: random number generators not restored", resume_from, ckpt.RNG_FILE)
-        step, position = int(state["step"]), tuple(state["position"])
-        if (
-            state.get("world_size") != info.world_size
-            or state.get("global_batch") is not None
-            and state["global_batch"] != args.data.batch_size * info.world_size * o.grad_accum
+def _step_loss(
+    args: TrainArgs,
+    info: D.DistInfo,
+    run: Setup,
+    indices: list[int],
+    rnd: StepNoise,
+    chunks: list[int],
+    autocast_dtype: torch.dtype | None,
+) -> torch.Tensor:
+    """One optimizer step's forward and backward: this rank's `grad_accum` micro-batches of the global batch
+    `indices`, gradients accumulated (synchronised across ranks on the last); returns the mean loss."""
+    bs, accum = args.data.batch_size, args.optim.grad_accum
+    obj, device = args.objective, info.device
+    transformer, text_encoder = run.modules.transformer, run.modules.text_encoder
+    step_loss = torch.zeros((), device=device)
+    for m in range(accum):
+        start = (info.rank * accum + m) * bs
+        batch = run.data.batch(indices[start : start + bs], device)
+        r = rnd.rows(start, start + bs)
+        if info.distributed:
+            for mod in (transformer, text_encoder):
+                if mod is not None:
+                    mod.set_requires_gradient_sync(m == accum - 1)
+        with torch.autocast(
+            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
         ):
-            log.warning("resuming with a different world size or global batch than the checkpoint")
+            embeds, mask = _captions(
+                batch, r.drop, run.data, text_encoder, run.null_caption, obj.null_caption
+            )
+            noised = add_noise(batch.latents, r, chunks, obj)
+            pred = transformer(
+                noised.noisy,
+                noised.timestep,
+                embeds,
+                mask,
+                chunk_frames=chunks if len(chunks) > 1 else None,
+            )
+            loss = masked_loss(frame_losses(pred, noised.target), noised.frame_weight).mean()
+        (loss / accum).backward()
+        step_loss += loss.detach() / accum
+    return step_loss
 
-    # 5. the loop
-    bs, accum = args.data.batch_size, o.grad_accum
-    G = bs * info.world_size * accum
+
+def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
+    """The skeleton: set up, build the optimiser, restore, then step / log / checkpoint until done."""
+    from sanavideo.model import chunk_layout
+
+    run = _setup(args, info)
+    data, device, o = run.data, info.device, args.optim
+    opt = build_optimisation(args, run.modules)
+    G = args.data.batch_size * info.world_size * o.grad_accum
+    checkpointer = Checkpointer(
+        args, info, run.modules, opt.optimizer, opt.scheduler, opt.ema, run.null_caption, run.lora_cfg
+    )
+    step, position = 0, (0, 0)
+    if run.resume_from is not None:
+        step, position = checkpointer.restore(run.resume_from, run.state, G)
+
     sampler = BucketBatchSampler(data.bucket_of, G, args.seed)
     autocast_dtype = _precision(args, device)
-    obj = args.objective
-    pt = cfg.patch_size[0]
-    trainable = [p for _, p in named]
-    metrics_path = out / "metrics.jsonl"
-    result = TrainResult(str(out), step, step, skipped_clips=skipped)
-    window: list[torch.Tensor] = []
-    window_start, window_steps = time.perf_counter(), 0
+    pt = run.modules.transformer.config.patch_size[0]
+    metrics = MetricsLogger(run.out / "metrics.jsonl", info, args.max_steps, G)
+    result = TrainResult(str(run.out), step, step, skipped_clips=run.skipped)
     run_start, run_samples = time.perf_counter(), 0
     last_grad_norm = torch.zeros((), device=device)
     if info.is_main:
-        n_train = sum(p.numel() for p in trainable)
         log.info(
             "training %s: %d trainable parameters, %d samples, global batch %d (%d ranks x %d x %d), "
             "device %s, %s, steps %d -> %d",
-            type(transformer).__name__,
-            n_train,
+            type(run.modules.transformer).__name__,
+            sum(p.numel() for p in opt.trainable),
             len(data),
             G,
             info.world_size,
-            bs,
-            accum,
+            args.data.batch_size,
+            o.grad_accum,
             device,
             autocast_dtype or "fp32",
             step,
             args.max_steps,
         )
 
-    def save(at_step: int) -> Path | None:
-        return _save_checkpoint(
-            args, info, modules, optimizer, scheduler, ema, null_caption, lora_cfg, at_step, position, G
-        )
-
     while step < args.max_steps:
         indices, position = sampler.next(position)
         lat_shape = data.buckets[data.index[indices[0]][0]].shape
-        chunks = chunk_layout(lat_shape[1] // pt, obj.chunk_frames)
-        chunks = [c * pt for c in chunks]
-        rnd = StepNoise.draw(args.seed, step, G, lat_shape, len(chunks), obj, device)
-        step_loss = torch.zeros((), device=device)
-        for m in range(accum):
-            start = (info.rank * accum + m) * bs
-            batch = data.batch(indices[start : start + bs], device)
-            r = rnd.rows(start, start + bs)
-            if info.distributed:
-                for mod in (transformer, text_encoder):
-                    if mod is not None:
-                        mod.set_requires_gradient_sync(m == accum - 1)
-            with torch.autocast(
-                device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
-            ):
-                embeds, mask = _captions(batch, r.drop, data, text_encoder, null_caption, obj.null_caption)
-                noised = add_noise(batch.latents, r, chunks, obj)
-                pred = transformer(
-                    noised.noisy,
-                    noised.timestep,
-                    embeds,
-                    mask,
-                    chunk_frames=chunks if len(chunks) > 1 else None,
-                )
-                loss = masked_loss(frame_losses(pred, noised.target), noised.frame_weight).mean()
-            (loss / accum).backward()
-            step_loss += loss.detach() / accum
+        chunks = [c * pt for c in chunk_layout(lat_shape[1] // pt, args.objective.chunk_frames)]
+        rnd = StepNoise.draw(args.seed, step, G, lat_shape, len(chunks), args.objective, device)
+        step_loss = _step_loss(args, info, run, indices, rnd, chunks, autocast_dtype)
         max_norm = o.grad_clip if o.grad_clip > 0 else float("inf")
-        last_grad_norm = D.full_tensor(torch.nn.utils.clip_grad_norm_(trainable, max_norm))
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        last_grad_norm = D.full_tensor(torch.nn.utils.clip_grad_norm_(opt.trainable, max_norm))
+        opt.optimizer.step()
+        opt.scheduler.step()
+        opt.optimizer.zero_grad(set_to_none=True)
         step += 1
-        if ema is not None:
-            ema.update(step)
-        window.append(step_loss)
-        window_steps += 1
+        if opt.ema is not None:
+            opt.ema.update(step)
+        metrics.add(step_loss)
         run_samples += G
 
         if step % args.log_every == 0 or step == args.max_steps:
-            losses = D.mean_across(torch.stack(window), info).tolist()
-            result.losses += losses
-            elapsed = time.perf_counter() - window_start
-            sps = window_steps * G / max(elapsed, 1e-9)
-            if info.is_main:
-                record = {
-                    "step": step,
-                    "loss": sum(losses) / len(losses),
-                    "lr": scheduler.get_last_lr()[0],
-                    "grad_norm": float(last_grad_norm),
-                    "samples_per_sec": sps,
-                    "epoch": position[0],
-                    "time": time.time(),
-                }
-                with open(metrics_path, "a") as fh:
-                    fh.write(json.dumps(record) + "\n")
-                log.info(
-                    "step %d/%d  loss %.4f  lr %.3g  grad %.3g  %.1f samples/s",
-                    step,
-                    args.max_steps,
-                    record["loss"],
-                    record["lr"],
-                    record["grad_norm"],
-                    sps,
-                )
-            window, window_steps, window_start = [], 0, time.perf_counter()
+            result.losses += metrics.flush(step, opt.scheduler.get_last_lr()[0], last_grad_norm, position[0])
         at_log_step = step % args.log_every == 0  # checked with the log: it syncs with the device
         if (
             args.max_seconds is not None
@@ -395,16 +365,16 @@ def _train(args: TrainArgs, info: D.DistInfo) -> TrainResult:
             log.info("stopping at step %d: max_seconds=%g reached", step, args.max_seconds)
             break
         if args.checkpoint_every and step % args.checkpoint_every == 0 and step < args.max_steps:
-            result.checkpoint = str(save(step))
+            result.checkpoint = str(checkpointer.save(step, position, G))
 
     result.steps = step
     result.samples_per_second = run_samples / max(time.perf_counter() - run_start, 1e-9)
-    if step > result.start_step or resume_from is None:
-        result.checkpoint = str(save(step))
+    if step > result.start_step or run.resume_from is None:
+        result.checkpoint = str(checkpointer.save(step, position, G))
     else:
-        result.checkpoint = str(resume_from)
+        result.checkpoint = str(run.resume_from)
     if args.export:
-        result.export_dir = _export(args, info, modules, ema, null_caption, lora_cfg)
+        result.export_dir = _export(args, info, checkpointer)
     D.barrier(info)
     return result
 
@@ -444,59 +414,6 @@ def _captions(
     return embeds, mask
 
 
-def _gather(args: TrainArgs, modules: Modules, ema: EMA | None, lora_cfg) -> dict[str, dict]:
-    """Full CPU state of everything a checkpoint or export needs (collective; rank 0 gets the tensors)."""
-    model_sd = D.model_state(modules.transformer)
-    te_sd = D.model_state(modules.text_encoder) if modules.text_encoder is not None else {}
-    ema_sd = ema.full_state_dict() if ema is not None else {}
-    if lora_cfg is not None:
-        model_sd = {k: v for k, v in model_sd.items() if "lora_" in k}
-    return {"model": model_sd, "text_encoder": te_sd, "ema": ema_sd}
-
-
-def _save_checkpoint(
-    args: TrainArgs,
-    info: D.DistInfo,
-    modules: Modules,
-    optimizer,
-    scheduler,
-    ema,
-    null_caption: torch.Tensor,
-    lora_cfg,
-    step: int,
-    position: tuple[int, int],
-    global_batch: int,
-) -> Path | None:
-    full = _gather(args, modules, ema, lora_cfg)
-    optim_sd = D.optimizer_state(modules, optimizer)
-    path = None
-    if info.is_main:
-        writers = {
-            "model.safetensors": lambda p: ckpt.save_safetensors(full["model"], p),
-            "null_caption.safetensors": lambda p: ckpt.save_safetensors(
-                {"null_caption": null_caption.cpu()}, p
-            ),
-            "optimizer.pt": lambda p: ckpt.save_torch(optim_sd, p),
-            ckpt.RNG_FILE: ckpt.save_rng_state,
-        }
-        if ema is not None:
-            writers["ema.safetensors"] = lambda p: ckpt.save_safetensors(full["ema"], p)
-        if modules.text_encoder is not None:
-            writers["text_encoder.safetensors"] = lambda p: ckpt.save_safetensors(full["text_encoder"], p)
-        state = {
-            "step": step,
-            "position": list(position),
-            "scheduler": scheduler.state_dict(),
-            "world_size": info.world_size,
-            "global_batch": global_batch,
-            "config": args.to_dict(),
-        }
-        path = ckpt.write_checkpoint(args.output_dir, step, writers, state, args.keep_checkpoints)
-        log.info("saved checkpoint %s", path)
-    D.barrier(info)
-    return path
-
-
 def _out_of_time(run_start: float, max_seconds: float, info: D.DistInfo, device: torch.device) -> bool:
     """Whether the time budget is spent; rank 0's clock decides for every rank."""
     flag = torch.tensor([float(time.perf_counter() - run_start > max_seconds)], device=device)
@@ -505,18 +422,16 @@ def _out_of_time(run_start: float, max_seconds: float, info: D.DistInfo, device:
     return bool(flag.item())
 
 
-def _export(
-    args: TrainArgs, info: D.DistInfo, modules: Modules, ema: EMA | None, null_caption: torch.Tensor, lora_cfg
-) -> str | None:
+def _export(args: TrainArgs, info: D.DistInfo, checkpointer: Checkpointer) -> str | None:
     """output_dir/final: transformer/ (EMA weights) or lora/ (the adapter), text_encoder/ + tokenizer/ when
     trained, null_caption.safetensors, and components copied from `export_components_from`."""
-    full = _gather(args, modules, ema, lora_cfg)
+    full = checkpointer.full_state()
     final = Path(args.output_dir) / "final"
     if not info.is_main:
         D.barrier(info)
         return str(final)
     with atomic_folder(final) as tmp:
-        _write_export(args, modules, full, null_caption, lora_cfg, tmp)
+        _write_export(args, checkpointer.modules, full, checkpointer.null_caption, checkpointer.lora_cfg, tmp)
     log.info("exported %s", final)
     D.barrier(info)
     return str(final)
