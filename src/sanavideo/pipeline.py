@@ -7,9 +7,8 @@ Stages: check inputs -> encode prompts (docs/reference.md §3.1) -> seeded CPU n
 frame 0) -> denoise with CFG (`sanavideo.sampling`) -> VAE decode -> frames. The transformer only predicts
 velocity; the sampler decides everything else. `stream()` does the same chunk by chunk (LongSANA).
 
-Around this file: model folders and their layouts are read by `sanavideo.loading`, the per-model options are
-`sanavideo.options`, the checks of a request (sizes, memory) `sanavideo.checks`, and the pixel ends (input image,
-output frames) `sanavideo.media`. The names earlier code imported from here are re-exported.
+Around it: model folders (`sanavideo.loading`), per-model options (`sanavideo.options`), request checks
+(`sanavideo.checks`), input image and output frames (`sanavideo.media`); names once defined here are re-exported.
 """
 
 from __future__ import annotations
