@@ -172,3 +172,14 @@ def test_stream_needs_a_vae_that_decodes_chunk_by_chunk(pipe, monkeypatch):
     monkeypatch.setattr(pipe.vae, "stream_decoder", lambda: None)  # as the LTX-2 VAE answers
     with pytest.raises(ValueError, match="streaming needs a VAE that decodes chunk by chunk .* has WanVAE"):
         pipe.stream("a red circle", frames=9, height=32, width=32)
+
+
+def test_stream_guidance_defaults_to_the_models_option():
+    from sanavideo.options import PipelineOptions
+
+    assert PipelineOptions().stream_settings(3.0).guidance_scale == 1.0  # upstream streams without guidance
+    opts = PipelineOptions(stream_guidance_scale=3.0)
+    assert opts.stream_settings(3.0).guidance_scale == 3.0
+    assert opts.stream_settings(3.0, guidance_scale=1.0).guidance_scale == 1.0
+    embedded = SanaVideoPipeline.from_pretrained().options
+    assert embedded.stream_settings(3.0).guidance_scale == 3.0

@@ -73,6 +73,7 @@ class StreamOptions:
     stream_steps: int | None = None  # None: upstream's [1000, 960, 889, 727]; else the flow-shift grid
     stream_window: int | None = None  # attend to the last N chunks only
     stream_fresh_noise: bool = True  # re-noise with fresh noise (upstream) or the model's noise estimate
+    stream_guidance_scale: float = 1.0  # upstream streams without guidance; a small model may need it
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -80,7 +81,7 @@ class StreamOptions:
     def stream_settings(
         self,
         flow_shift: float,
-        guidance_scale: float = 1.0,
+        guidance_scale: float | None = None,
         chunk_frames: int | None = None,
         steps: int | None = None,
         window: int | None = None,
@@ -92,7 +93,7 @@ class StreamOptions:
         return StreamSettings(
             chunk_frames=pick(chunk_frames, self.stream_chunk_frames),
             timesteps=UPSTREAM_RENOISE_TIMESTEPS if steps is None else shifted_timesteps(steps, flow_shift),
-            guidance_scale=float(guidance_scale),
+            guidance_scale=float(pick(guidance_scale, self.stream_guidance_scale)),
             window=pick(window, self.stream_window),
             fresh_noise=pick(fresh_noise, self.stream_fresh_noise),
         )

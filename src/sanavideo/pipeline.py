@@ -290,7 +290,7 @@ class SanaVideoPipeline:
         height: int | None = None,
         width: int | None = None,
         negative_prompt: str | None = None,
-        guidance_scale: float = 1.0,
+        guidance_scale: float | None = None,
         image: Any = None,
         motion_score: int | None = None,
         generator: torch.Generator | None = None,
@@ -306,7 +306,8 @@ class SanaVideoPipeline:
         re-cached with the new prompt). `chunk_frames` latent frames per chunk (the remainder joins the
         first chunk); `steps` re-noising Euler steps (upstream's 4 at [1000, 960, 889, 727] when None, else
         the grid of the sampler's flow shift); `window`: attend to the last N chunks only; `fresh_noise`:
-        re-noise with fresh noise (upstream) or the model's own noise estimate (a deterministic Euler solve).
+        re-noise with fresh noise (upstream) or the model's own noise estimate (a deterministic Euler solve);
+        `guidance_scale`: classifier-free guidance of every re-noising step (upstream: 1, none).
         Defaults come from the model's options (`stream_*`). Memory stays constant in `frames`.
         """
         stream_decoder = getattr(self.vae, "stream_decoder", None)  # an optional capability of a VideoVAE

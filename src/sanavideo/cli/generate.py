@@ -205,7 +205,7 @@ def stream_to_file(pipe, args: argparse.Namespace, prompt: str, out: Path, image
         height=args.height,
         width=args.width,
         negative_prompt=args.negative_prompt,
-        guidance_scale=1.0 if args.guidance is None else args.guidance,
+        guidance_scale=args.guidance,
         image=image,
         motion_score=args.motion_score,
         generator=torch.Generator().manual_seed(args.seed),

@@ -187,7 +187,9 @@ class DemoApp:
                             elem_id="long-frames",
                         )
                         long_seed = gr.Number(0, label="seed", precision=0, elem_id="long-seed")
-                        long_guidance = gr.Number(1.0, label="guidance (1 = off)", elem_id="long-guidance")
+                        long_guidance = gr.Number(
+                            opts.stream_guidance_scale, label="guidance (1 = off)", elem_id="long-guidance"
+                        )
                     with gr.Row():
                         start = gr.Button("Start", variant="primary", elem_id="long-start")
                         stop = gr.Button("Stop", elem_id="long-stop")

@@ -36,7 +36,7 @@ class StreamRequest:
     timeline: Timeline
     frames: int
     seed: int = 0
-    guidance: float = 1.0  # the streaming sampler's default: no guidance
+    guidance: float | None = None  # None: the model's streaming default
 
 
 @dataclass(frozen=True)
