@@ -31,9 +31,11 @@ def test_limits_refuse_with_actual_and_allowed_values():
     with pytest.raises(ValueError, match="a long video has from 1 to 33 frames in this demo, got 37"):
         lim.check_frames(37, long=True)
     with pytest.raises(ValueError, match="steps must be from 1 to 8, got 9"):
-        lim.check_common(9, 3.0, 0)
+        lim.check_steps(9)
     with pytest.raises(ValueError, match="guidance must be from 1"):
-        lim.check_common(4, 0.5, 0)
+        lim.check_guidance(0.5)
+    with pytest.raises(ValueError, match="seed must be from 0"):
+        lim.check_seed(-1)
     with pytest.raises(ValueError, match="from 1 to 64 pixels here, got 128x64"):
         lim.check_size(128, 64)
     with pytest.raises(ValueError, match="at most 8"):
@@ -102,6 +104,9 @@ def test_page_checks_mark_the_offending_input(pipe, tmp_path):
     assert index == 2 and "frames must be 4k+1" in message and "got 31" in message
     [(index, message)] = bad(app.validate_t2v("a red circle", "", 33, 20, 3.0, 0, 64, 60))
     assert index == 6 and "multiples" in message and "64x60" in message
+    assert bad(app.validate_t2v("a red circle", "", 33, 20, 3.0, None, 64, 64)) == [
+        (5, "seed: fill in a number")
+    ]
     [(index, message)] = bad(app.validate_i2v(None, "a red circle", "", 33, 20, 3.0, 0, 64, 64))
     assert index == 0 and "upload a first frame" in message
     [(index, message)] = bad(app.validate_long("a red circle\n500: a blue circle", 97, 0, 1.0))

@@ -18,10 +18,9 @@ from sanavideo.demo.jobs import ClipRequest, StreamRequest, make_clip, stream_vi
 from sanavideo.demo.limits import DemoLimits
 from sanavideo.timeline import parse_timeline_text
 
-QUEUE = "generate"
+QUEUE = "generate"  # one concurrency group: all three kinds of work share the workers
 VIDEO_HEIGHT = 320
-# small videos scaled up keep sharp pixels instead of a blur
-CSS = "video, img { image-rendering: pixelated; }"  # one concurrency group: all three kinds of work share the workers
+CSS = "video, img { image-rendering: pixelated; }"  # small videos scaled up keep sharp pixels, not a blur
 
 
 def _valid(names: list[str], bad: str | None = None, message: str = "") -> list[dict]:
@@ -30,12 +29,14 @@ def _valid(names: list[str], bad: str | None = None, message: str = "") -> list[
 
 
 def _check(names: list[str], checks: list[tuple[str, object]]) -> list[dict]:
-    """Run (input name, zero-argument check) pairs in order; the first ValueError marks its input."""
+    """Run (input name, zero-argument check) pairs in order; the first failure marks its input."""
     for name, check in checks:
         try:
             check()
         except ValueError as err:
             return _valid(names, name, str(err))
+        except TypeError:  # int(None): a number box left empty
+            return _valid(names, name, f"{name}: fill in a number")
     return _valid(names)
 
 
@@ -59,7 +60,9 @@ class DemoApp:
             ("negative", lambda: negative and lim.check_prompt(negative, "negative prompt")),
             ("frames", lambda: lim.check_frames(int(frames))),
             ("frames", lambda: pipe.check_size(frames=int(frames))),
-            ("steps", lambda: lim.check_common(int(steps), float(guidance), int(seed))),
+            ("steps", lambda: lim.check_steps(int(steps))),
+            ("guidance", lambda: lim.check_guidance(float(guidance))),
+            ("seed", lambda: lim.check_seed(int(seed))),
             ("height", lambda: lim.check_size(int(height), int(width))),
             ("height", lambda: pipe.check_size(int(height), int(width), use_resolution_binning=False)),
         ]
@@ -95,7 +98,8 @@ class DemoApp:
             ("frames", lambda: lim.check_frames(int(frames), long=True)),
             ("frames", lambda: self.pipe.check_size(frames=int(frames), use_resolution_binning=False)),
             ("timeline", timeline_ok),
-            ("guidance", lambda: lim.check_common(1, float(guidance), int(seed))),
+            ("seed", lambda: lim.check_seed(int(seed))),
+            ("guidance", lambda: lim.check_guidance(float(guidance))),
         ]
         return _check([*self.LONG_INPUTS, "gallery"], checks)
 
@@ -223,7 +227,7 @@ class DemoApp:
                 api_name="i2v",
                 **common,
             )
-            long_event = start.click(
+            start.click(
                 self.long,
                 [timeline, long_frames, long_seed, long_guidance, gallery_state],
                 [live, finished, status, gallery_state, gallery],
@@ -231,10 +235,9 @@ class DemoApp:
                 api_name="long",
                 **common,
             )
+            # outside the queue, so it is heard while the stream holds the worker; the stream sees the flag
+            # before its next chunk and deletes its unfinished file
             stop.click(self.stop, None, status, queue=False, api_name=False)
-            del (
-                long_event
-            )  # Stop ends the stream at the next chunk through its flag (the file is then cleaned)
         page.queue(max_size=lim.queue_size, default_concurrency_limit=lim.workers)
         return page
 

@@ -39,11 +39,16 @@ class DemoLimits:
                 f"the {what} has {len(prompt)} characters; this demo takes at most {self.max_prompt_chars}"
             )
 
-    def check_common(self, steps: int, guidance: float, seed: int) -> None:
+    def check_steps(self, steps: int) -> None:
         if not 1 <= steps <= self.max_steps:
             raise ValueError(f"steps must be from 1 to {self.max_steps}, got {steps}")
+
+    def check_guidance(self, guidance: float) -> None:
         if not 1.0 <= guidance <= self.max_guidance:
             raise ValueError(f"guidance must be from 1 (off) to {self.max_guidance}, got {guidance}")
+
+    @staticmethod
+    def check_seed(seed: int) -> None:
         if not 0 <= seed < 2**63:
             raise ValueError(f"seed must be from 0 to 2**63 - 1, got {seed}")
 
