@@ -40,11 +40,11 @@ from typing import Any, Literal
 
 import torch
 
-from sanavideo.adapters.text import TextEncoder, load_text_encoder
+from sanavideo.adapters.text import DEFAULT_NEGATIVE_PROMPT, TextEncoder, load_text_encoder
 from sanavideo.adapters.vae import VideoVAE, load_vae
 from sanavideo.config import ModelConfig, get_preset
 from sanavideo.fsutil import read_json, read_yaml
-from sanavideo.options import UPSTREAM_OPTIONS, PipelineOptions
+from sanavideo.options import PipelineOptions
 from sanavideo.sampling import SamplerConfig
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "assets" / "shapes-tiny"
@@ -60,6 +60,10 @@ SPEC_KEYS = (
     "options",
 )
 DIFFUSERS_COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
+# prompt conventions of the upstream scripts (inference_sana_video.py), used for the upstream layout
+UPSTREAM_OPTIONS = PipelineOptions(
+    chi="image", lowercase_prompts=False, negative_prompt=DEFAULT_NEGATIVE_PROMPT, motion_score=10
+)
 
 Layout = Literal["diffusers", "upstream", "checkpoint"]
 

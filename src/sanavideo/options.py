@@ -5,6 +5,9 @@
 - `GenerationOptions`: the defaults of one text-to-video request (size, steps, guidance, fps).
 - `StreamOptions`: the defaults of a LongSANA stream (`stream()`, `generate --stream`).
 
+Each field's documentation is the `help` of its metadata; `sanavideo generate` shows it as the help of the
+flag that sets the field (sanavideo.cli.fields).
+
 `PipelineOptions` is the three together. It inherits their fields rather than nesting them because a
 model folder stores them as one flat mapping (`"options": {"chi": "none", "stream_window": 2, ...}`): flat
 fields keep every existing `sanavideo.json` readable, keep the files this code writes readable by older
@@ -15,13 +18,14 @@ only one part takes that part's type (a `PipelineOptions` is each of them).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from sanavideo.adapters.text import DEFAULT_NEGATIVE_PROMPT, PromptFormat, resolve_chi
 from sanavideo.config import check_field_types
-from sanavideo.sampling.schedules import UPSTREAM_RENOISE_TIMESTEPS, shifted_timesteps
-from sanavideo.sampling.streaming import StreamSettings
+
+if TYPE_CHECKING:  # imported where used: `sanavideo --help` reads the fields' help without loading torch
+    from sanavideo.adapters.text import PromptFormat
+    from sanavideo.sampling.streaming import StreamSettings
 
 
 def pick(value: Any, default: Any) -> Any:
@@ -33,17 +37,24 @@ def pick(value: Any, default: Any) -> Any:
 class PromptOptions:
     """Prompt conventions of a model: what its text encoder was trained with."""
 
-    chi: str | tuple[str, ...] | None = "video"  # "video", "image", "none"/None, or explicit lines
-    lowercase_prompts: bool = True
-    max_sequence_length: int = 300
-    negative_prompt: str = ""
-    motion_score: int | None = None  # appended as " motion score: N." when not None
+    chi: str | tuple[str, ...] | None = field(
+        default="video",
+        metadata={"help": 'instruction lines before the prompt: "video", "image", "none"/None, or the lines'},
+    )
+    lowercase_prompts: bool = field(default=True, metadata={"help": "lower-case and strip prompts"})
+    max_sequence_length: int = field(default=300, metadata={"help": "text tokens kept per prompt"})
+    negative_prompt: str = field(default="", metadata={"help": "negative prompt of classifier-free guidance"})
+    motion_score: int | None = field(
+        default=None, metadata={"help": "append ' motion score: N.' to the prompt (unset: none)"}
+    )
 
     def __post_init__(self) -> None:
         check_field_types(self)
 
     @property
     def prompt_format(self) -> PromptFormat:
+        from sanavideo.adapters.text import PromptFormat, resolve_chi
+
         return PromptFormat(
             chi=resolve_chi(self.chi), max_length=self.max_sequence_length, lowercase=self.lowercase_prompts
         )
@@ -53,12 +64,14 @@ class PromptOptions:
 class GenerationOptions:
     """Defaults of one generation request (`__call__`, `generate`); sizes also default `stream()`'s."""
 
-    height: int = 480
-    width: int = 832
-    frames: int = 81
-    num_inference_steps: int = 50
-    guidance_scale: float = 6.0
-    fps: float = 16.0
+    height: int = field(default=480, metadata={"help": "video height in pixels"})
+    width: int = field(default=832, metadata={"help": "video width in pixels"})
+    frames: int = field(default=81, metadata={"help": "number of frames, 4k+1 for the Wan VAE"})
+    num_inference_steps: int = field(default=50, metadata={"help": "number of sampling steps"})
+    guidance_scale: float = field(
+        default=6.0, metadata={"help": "classifier-free guidance scale (>= 1; 1 = off)"}
+    )
+    fps: float = field(default=16.0, metadata={"help": "frames per second of the written video"})
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -69,11 +82,28 @@ class StreamOptions:
     """Defaults of streaming (`stream`, `generate --stream`): upstream LongSANA's unless a model says otherwise.
     The `stream_` prefix is the field names' place in the flat `options` mapping of a model folder."""
 
-    stream_chunk_frames: int = 10  # latent frames per chunk
-    stream_steps: int | None = None  # None: upstream's [1000, 960, 889, 727]; else the flow-shift grid
-    stream_window: int | None = None  # attend to the last N chunks only
-    stream_fresh_noise: bool = True  # re-noise with fresh noise (upstream) or the model's noise estimate
-    stream_guidance_scale: float = 1.0  # upstream streams without guidance; a small model may need it
+    stream_chunk_frames: int = field(default=10, metadata={"help": "latent frames per chunk (upstream 10)"})
+    stream_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "re-noising steps per chunk on the flow-shift grid "
+            "(unset: upstream's four timesteps 1000, 960, 889, 727)"
+        },
+    )
+    stream_window: int | None = field(
+        default=None, metadata={"help": "attend to the last N chunks only (unset: all of them)"}
+    )
+    stream_fresh_noise: bool = field(
+        default=True,
+        metadata={"help": "re-noise with fresh noise (upstream) or with the model's noise estimate"},
+    )
+    stream_guidance_scale: float = field(
+        default=1.0,
+        metadata={
+            "help": "classifier-free guidance of every re-noising step (upstream 1: none; a small model may "
+            "need it)"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -89,6 +119,9 @@ class StreamOptions:
     ) -> StreamSettings:
         """The settings of one stream: each argument, or this model's default when it is None. `steps`
         re-noising steps on the grid of `flow_shift`; no steps at all: upstream's four timesteps."""
+        from sanavideo.sampling.schedules import UPSTREAM_RENOISE_TIMESTEPS, shifted_timesteps
+        from sanavideo.sampling.streaming import StreamSettings
+
         steps = pick(steps, self.stream_steps)
         return StreamSettings(
             chunk_frames=pick(chunk_frames, self.stream_chunk_frames),
@@ -115,9 +148,3 @@ class PipelineOptions(StreamOptions, GenerationOptions, PromptOptions):
         if unknown:
             raise ValueError(f"unknown pipeline options {unknown}; expected a subset of {sorted(known)}")
         return dataclasses.replace(base or cls(), **data)
-
-
-# prompt conventions of the upstream scripts (inference_sana_video.py), used for the upstream layout
-UPSTREAM_OPTIONS = PipelineOptions(
-    chi="image", lowercase_prompts=False, negative_prompt=DEFAULT_NEGATIVE_PROMPT, motion_score=10
-)

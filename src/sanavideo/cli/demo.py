@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from sanavideo.cli.fields import add_field_arguments
     from sanavideo.demo.limits import DemoLimits
 
     p = sub.add_parser(
@@ -19,14 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
-    defaults = DemoLimits()
-    for field in dataclasses.fields(DemoLimits):
-        p.add_argument(
-            f"--{field.name.replace('_', '-')}",
-            type=type(getattr(defaults, field.name)),
-            default=getattr(defaults, field.name),
-            help=f"limit (default: {getattr(defaults, field.name)})",
-        )
+    add_field_arguments(p.add_argument_group("limits"), DemoLimits)
     p.set_defaults(func=run)
 
 
@@ -36,9 +29,10 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
+    from sanavideo.cli.fields import from_args
     from sanavideo.demo.limits import DemoLimits
 
-    limits = DemoLimits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DemoLimits)})
+    limits = from_args(DemoLimits, args)
     if not 1 <= args.port <= 65535:
         raise ValueError(f"--port must be from 1 to 65535, got {args.port}")
     workspace = Path(tempfile.mkdtemp(prefix="sanavideo-demo-"))

@@ -11,6 +11,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sanavideo.cli.fields import add_field_argument
+from sanavideo.options import PipelineOptions as Options
+
+# The flags that set a request's model options: flag -> the option field it sets and, where --stream makes it set
+# another one, that one. Type and help come from the fields (sanavideo.options); the default is None: the model's
+# (its `sanavideo.json` options).
+OPTION_FLAGS: dict[str, tuple[str, ...]] = {
+    "--negative-prompt": ("negative_prompt",),
+    "--frames": ("frames",),
+    "--height": ("height",),
+    "--width": ("width",),
+    "--steps": ("num_inference_steps", "stream_steps"),
+    "--guidance": ("guidance_scale", "stream_guidance_scale"),
+    "--motion-score": ("motion_score",),
+    "--fps": ("fps",),
+}
+STREAM_FLAGS = {"--chunk-frames": "stream_chunk_frames", "--window": "stream_window"}  # --stream only
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -27,19 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model", default=None, help="model folder or sanavideo.json (default: the embedded model)"
     )
     p.add_argument("--image", default=None, help="first-frame image for image-to-video")
-    p.add_argument("--negative-prompt", default=None, help="negative prompt (default: the model's)")
-    p.add_argument("--frames", type=int, default=None, help="number of frames, 4k+1 for the Wan VAE")
-    p.add_argument("--height", type=int, default=None)
-    p.add_argument("--width", type=int, default=None)
-    p.add_argument("--steps", type=int, default=None, help="number of sampling steps")
-    p.add_argument(
-        "--guidance", type=float, default=None, help="classifier-free guidance scale (>= 1; 1 = off)"
-    )
-    p.add_argument("--motion-score", type=int, default=None, help="append ' motion score: N.' to the prompt")
+    for flag, (name, *streamed) in OPTION_FLAGS.items():
+        also = [("with --stream", Options, other) for other in streamed]
+        add_field_argument(p, flag, Options, name, model_default=True, also=also)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--fps", type=float, default=None, help="frames per second of the file (default: the model's)"
-    )
     p.add_argument("--prompts-file", default=None, help="text file with one prompt per line; one video each")
     p.add_argument("--sampler", choices=["dpm", "euler"], default=None, help="default: the model's scheduler")
     p.add_argument("--no-binning", action="store_true", help="generate at exactly --height x --width")
@@ -49,13 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="LongSANA streaming: generate chunk by chunk at constant memory, writing frames as they come",
     )
-    p.add_argument(
-        "--chunk-frames",
-        type=int,
-        default=None,
-        help="--stream: latent frames per chunk (default: the model's, upstream 10)",
-    )
-    p.add_argument("--window", type=int, default=None, help="--stream: attend to the last N chunks only")
+    for flag, name in STREAM_FLAGS.items():
+        add_field_argument(p, flag, Options, name, model_default=True, context="--stream")
     p.add_argument(
         "--switch",
         action="append",

@@ -6,22 +6,30 @@ whether a size suits the model is the pipeline's `check_size`, called by the sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sanavideo.config import check_field_types
 
 
 @dataclass(frozen=True)
 class DemoLimits:
-    max_frames: int = 81  # a text- or image-to-video clip (5 s at 16 fps)
-    max_stream_frames: int = 961  # a long video (a minute at 16 fps)
-    max_steps: int = 50
-    max_guidance: float = 20.0
-    max_side: int = 256  # height and width, pixels
-    max_prompt_chars: int = 300
-    max_switches: int = 8  # prompt changes in one long video
-    queue_size: int = 16  # requests waiting at once; more are refused with "queue is full"
-    workers: int = 1  # generations running at once (one on a CPU)
+    """Each field is a `sanavideo demo` flag (`--max-frames`, ...) with its `help` as the flag's help."""
+
+    max_frames: int = field(
+        default=81, metadata={"help": "most frames of a text- or image-to-video clip (81: 5 s at 16 fps)"}
+    )
+    max_stream_frames: int = field(
+        default=961, metadata={"help": "most frames of a long video (961: a minute at 16 fps)"}
+    )
+    max_steps: int = field(default=50, metadata={"help": "most sampling steps of one request"})
+    max_guidance: float = field(default=20.0, metadata={"help": "highest classifier-free guidance scale"})
+    max_side: int = field(default=256, metadata={"help": "largest height and width, in pixels"})
+    max_prompt_chars: int = field(default=300, metadata={"help": "most characters of one prompt"})
+    max_switches: int = field(default=8, metadata={"help": "most prompt changes in one long video"})
+    queue_size: int = field(
+        default=16, metadata={"help": 'requests waiting at once; more are refused with "queue is full"'}
+    )
+    workers: int = field(default=1, metadata={"help": "generations running at once (one on a CPU)"})
 
     def __post_init__(self) -> None:
         check_field_types(self)

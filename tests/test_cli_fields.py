@@ -1,0 +1,107 @@
+"""Flags that mirror dataclass fields take their type, default and help from the field (sanavideo.cli.fields): every
+mirrored field is documented, the flag shows that documentation, and no flag's default drifts from the field's
+(or from None, "the model's", for the per-request options of `generate`)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from sanavideo.cli import build_parser
+from sanavideo.cli.fields import add_field_argument, add_field_arguments, field_default, field_doc, from_args
+from sanavideo.cli.generate import OPTION_FLAGS, STREAM_FLAGS
+from sanavideo.demo.limits import DemoLimits
+from sanavideo.options import PipelineOptions
+
+# subcommands whose mirrored flags default to None: the model's value of the field, picked per request
+MODEL_DEFAULTS = {"generate"}
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    return dict(parser._subparsers._group_actions[0].choices)
+
+
+def _mirrored() -> list[tuple[str, argparse.Action]]:
+    return [
+        (name, action)
+        for name, sub in _subparsers().items()
+        for action in sub._actions
+        if hasattr(action, "mirrors")
+    ]
+
+
+def test_the_flags_that_mirror_fields_are_made_from_them():
+    flags = {name: {a.option_strings[-1] for n, a in _mirrored() if n == name} for name in _subparsers()}
+    assert flags["generate"] == set(OPTION_FLAGS) | set(STREAM_FLAGS)
+    assert flags["demo"] == {f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(DemoLimits)}
+
+
+@pytest.mark.parametrize("command,action", _mirrored(), ids=lambda x: getattr(x, "dest", x))
+def test_a_mirrored_flag_has_its_fields_doc_and_default(command, action):
+    for cls, name in action.mirrors:
+        doc = field_doc(cls, name)  # raises when the field has no documentation
+        assert doc.replace("%", "%%") in action.help
+    cls, name = action.mirrors[0]
+    if command in MODEL_DEFAULTS:
+        assert action.default is None, f"{command} {action.option_strings}: None is the model's default"
+        assert "the model's" in action.help
+    else:
+        assert action.default == field_default(cls, name), f"{command} {action.option_strings}"
+    hint = type(field_default(cls, name))
+    if action.type is not None and hint in (int, float):
+        assert action.type is hint  # e.g. --guidance is a float like guidance_scale
+
+
+@pytest.mark.parametrize("cls", [PipelineOptions, DemoLimits])
+def test_every_option_field_is_documented(cls):
+    for f in dataclasses.fields(cls):
+        assert field_doc(cls, f.name)
+
+
+def test_help_lists_the_docs(capsys):
+    from sanavideo.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "most sampling steps of one request (default: 50)" in out
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"{field_doc(PipelineOptions, 'frames')} (default: the model's)" in out
+
+
+def test_the_helper():
+    @dataclasses.dataclass
+    class Args:
+        path: str = dataclasses.field(metadata={"help": "where"})
+        rate: float = dataclasses.field(default=0.5, metadata={"help": "a 50% rate"})
+        count: int | None = dataclasses.field(default=None, metadata={"help": "how many"})
+        bare: int = 3
+
+    parser = argparse.ArgumentParser()
+    add_field_argument(parser, "--path", Args, "path")
+    add_field_argument(parser, "--rate", Args, "rate")
+    add_field_argument(parser, "--count", Args, "count", model_default=True)
+    with pytest.raises(TypeError, match="Args.bare has no documentation"):
+        add_field_argument(parser, "--bare", Args, "bare")
+    with pytest.raises(TypeError, match="Args.bare has no documentation"):
+        add_field_arguments(argparse.ArgumentParser(), Args)
+    assert "a 50% rate (default: 0.5)" in " ".join(parser.format_help().split())
+    with pytest.raises(SystemExit):  # no default: a required flag
+        parser.parse_args([])
+    args = parser.parse_args(["--path", "p", "--count", "2"])
+    assert (args.rate, args.count) == (0.5, 2) and isinstance(args.count, int)
+    assert from_args(Args, args, bare=4) == Args(path="p", rate=0.5, count=2, bare=4)
+
+
+def test_building_the_parser_loads_no_torch():
+    # the option dataclasses are read for --help; `sanavideo --help` must not pay for importing torch
+    code = "import sys; from sanavideo.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
