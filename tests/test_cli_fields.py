@@ -14,7 +14,10 @@ import pytest
 from sanavideo.cli import build_parser
 from sanavideo.cli.fields import add_field_argument, add_field_arguments, field_default, field_doc, from_args
 from sanavideo.cli.generate import OPTION_FLAGS, STREAM_FLAGS
+from sanavideo.cli.precompute import FLAGS as PRECOMPUTE_FLAGS
+from sanavideo.data.precompute_args import PrecomputeArgs
 from sanavideo.demo.limits import DemoLimits
+from sanavideo.eval.requests import EvalRequest, VAEReportRequest
 from sanavideo.options import PipelineOptions
 
 # subcommands whose mirrored flags default to None: the model's value of the field, picked per request
@@ -36,9 +39,11 @@ def _mirrored() -> list[tuple[str, argparse.Action]]:
 
 
 def test_the_flags_that_mirror_fields_are_made_from_them():
-    flags = {name: {a.option_strings[-1] for n, a in _mirrored() if n == name} for name in _subparsers()}
-    assert flags["generate"] == set(OPTION_FLAGS) | set(STREAM_FLAGS)
-    assert flags["demo"] == {f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(DemoLimits)}
+    flags = {name: {a.dest for n, a in _mirrored() if n == name} for name in _subparsers()}
+    assert flags["generate"] == {flag[2:].replace("-", "_") for flag in [*OPTION_FLAGS, *STREAM_FLAGS]}
+    assert flags["demo"] == {f.name for f in dataclasses.fields(DemoLimits)}
+    assert flags["precompute"] == set(PRECOMPUTE_FLAGS.values())
+    assert flags["eval"] == {"n", "long_frames", "seed", "frames", "mode"}
 
 
 @pytest.mark.parametrize("command,action", _mirrored(), ids=lambda x: getattr(x, "dest", x))
@@ -47,17 +52,23 @@ def test_a_mirrored_flag_has_its_fields_doc_and_default(command, action):
         doc = field_doc(cls, name)  # raises when the field has no documentation
         assert doc.replace("%", "%%") in action.help
     cls, name = action.mirrors[0]
+    defaults = [field_default(c, n) for c, n in action.mirrors]
     if command in MODEL_DEFAULTS:
         assert action.default is None, f"{command} {action.option_strings}: None is the model's default"
         assert "the model's" in action.help
-    else:
-        assert action.default == field_default(cls, name), f"{command} {action.option_strings}"
+    elif action.default_per_field:  # e.g. eval --n: 12 prompts per split for shapes, 32 clips for vae
+        assert action.default is None
+        assert all(f"(default: {d})" in action.help for d in defaults)
+    elif field_default(cls, name) is dataclasses.MISSING:
+        assert action.required, f"{command} {action.option_strings}: {cls.__name__}.{name} has no default"
+    else:  # one default for all the fields the flag sets (e.g. eval --frames: shapes and vae)
+        assert defaults == [action.default] * len(defaults), f"{command} {action.option_strings}"
     hint = type(field_default(cls, name))
     if action.type is not None and hint in (int, float):
         assert action.type is hint  # e.g. --guidance is a float like guidance_scale
 
 
-@pytest.mark.parametrize("cls", [PipelineOptions, DemoLimits])
+@pytest.mark.parametrize("cls", [PipelineOptions, DemoLimits, PrecomputeArgs, EvalRequest, VAEReportRequest])
 def test_every_option_field_is_documented(cls):
     for f in dataclasses.fields(cls):
         assert field_doc(cls, f.name)
@@ -98,6 +109,17 @@ def test_the_helper():
     args = parser.parse_args(["--path", "p", "--count", "2"])
     assert (args.rate, args.count) == (0.5, 2) and isinstance(args.count, int)
     assert from_args(Args, args, bare=4) == Args(path="p", rate=0.5, count=2, bare=4)
+
+    @dataclasses.dataclass
+    class Other:
+        clips: int = dataclasses.field(default=32, metadata={"help": "clips"})
+
+    parser = argparse.ArgumentParser()
+    action = add_field_argument(
+        parser, "--n", Args, "count", context="a", also=[("b", Other, "clips")], default_per_field=True
+    )
+    assert action.mirrors == [(Args, "count"), (Other, "clips")] and action.default is None
+    assert "a: how many (default: None); b: clips (default: 32)" in " ".join(parser.format_help().split())
 
 
 def test_building_the_parser_loads_no_torch():

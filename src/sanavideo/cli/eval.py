@@ -7,6 +7,9 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from sanavideo.cli.fields import add_field_argument
+    from sanavideo.eval.requests import MODES, EvalRequest, VAEReportRequest
+
     p = sub.add_parser(
         "eval",
         help="evaluate a model (or its VAE) on the synthetic shapes world",
@@ -21,22 +24,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="model folder, or for vae also a VAE folder (default: the embedded model)",
     )
-    p.add_argument("--n", type=int, default=None, help="prompts per split / held-out clips (default 12 / 32)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--frames", type=int, default=33, help="frames per clip (4k+1)")
-    p.add_argument(
-        "--mode",
-        choices=["t2v", "i2v", "stream"],
-        default="t2v",
-        help="shapes: generate with the pipeline's sampler (i2v: from each clip's rendered first frame) "
-        "or chunk by chunk through the streaming cache",
-    )
-    p.add_argument(
-        "--long-frames",
-        type=int,
-        default=None,
-        help="also one clip of this many frames, streamed (default: 0 for shapes, 961 for vae)",
-    )
+    # flags from the request fields: a flag sets the `shapes` field or, for `vae`, the other one
+    for flag, shapes, vae in (("--n", "n", "clips"), ("--long-frames", "long_frames", "long_frames")):
+        also = [("vae", VAEReportRequest, vae)]
+        add_field_argument(p, flag, EvalRequest, shapes, context="shapes", also=also, default_per_field=True)
+    for flag in ("--seed", "--frames"):
+        name = flag[2:]
+        add_field_argument(
+            p, flag, EvalRequest, name, context="shapes", also=[("vae", VAEReportRequest, name)]
+        )
+    add_field_argument(p, "--mode", EvalRequest, "mode", context="shapes", choices=MODES)
     p.add_argument(
         "--sheet", default=None, help="also write a PNG contact sheet (vae: ground truth over reconstruction)"
     )
@@ -56,18 +53,22 @@ def run(args: argparse.Namespace) -> int:
     return (_run_vae if args.suite == "vae" else _run_shapes)(args, output)
 
 
+def given(**values: int | None) -> dict[str, int]:
+    """The flags given on the command line; the others take their request field's default."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def _run_shapes(args: argparse.Namespace, output: str) -> int:
     from sanavideo.eval.run import EvalRequest, contact_sheet, evaluate_model, format_table, write_json
     from sanavideo.pipeline import SanaVideoPipeline
 
     pipe = SanaVideoPipeline.from_pretrained(args.model)
-    long_frames = args.long_frames or 0
-    pipe.check_size(frames=args.frames)
-    if long_frames:
-        pipe.check_size(frames=long_frames)
     request = EvalRequest(
-        n=args.n or 12, seed=args.seed, frames=args.frames, long_frames=long_frames, mode=args.mode
+        seed=args.seed, frames=args.frames, mode=args.mode, **given(n=args.n, long_frames=args.long_frames)
     )
+    pipe.check_size(frames=request.frames)
+    if request.long_frames:
+        pipe.check_size(frames=request.long_frames)
     rows: list | None = [] if args.sheet else None
     result = evaluate_model(pipe, request, sheet_rows=rows)
     print(format_table(result))
@@ -95,9 +96,8 @@ def _run_vae(args: argparse.Namespace, output: str) -> int:
         )
     if (args.frames - 1) % vae.temporal_stride:
         raise ValueError(f"--frames must be 1 + {vae.temporal_stride}k, got {args.frames}")
-    long_frames = 961 if args.long_frames is None else args.long_frames
     request = VAEReportRequest(
-        clips=args.n or 32, frames=args.frames, long_frames=long_frames, seed=args.seed
+        frames=args.frames, seed=args.seed, **given(clips=args.n, long_frames=args.long_frames)
     )
     report, images = vae_report(vae, request)
     report["model"] = str(folder)

@@ -1,13 +1,14 @@
 """Command-line flags that mirror dataclass fields: the field gives the flag its type, its default and, from the
 `help` of its metadata, its help text, so a default or a doc lives in one place (the dataclass).
 
-    max_steps: int = field(default=50, metadata={"help": "sampling steps of one request"})
+    max_steps: int = field(default=50, metadata={"help": "most sampling steps of one request"})
 
     add_field_argument(parser, "--max-steps", DemoLimits, "max_steps")
-    # --max-steps: type int, default 50, help "sampling steps of one request (default: 50)"
+    # --max-steps: type int, default 50, help "most sampling steps of one request (default: 50)"
 
-A flag whose None means "the model's default" (the pipeline's `pick` rule) passes `model_default=True`. A
-field without a default makes a required flag. Each flag made here records the fields it mirrors in
+A flag whose None means "the model's default" (the pipeline's `pick` rule) passes `model_default=True`; one
+that sets a field of one class or another by mode (eval --n: shapes prompts, vae clips) documents both, with
+their own defaults under `default_per_field=True`. A field without a default makes a required flag. Each flag made here records the fields it mirrors in
 `action.mirrors`, so tests/test_cli_fields.py can check every one of them against its dataclass.
 """
 
@@ -63,34 +64,43 @@ def _value_type(cls: type, name: str) -> Any:
 
 def add_field_argument(
     parser: argparse.ArgumentParser | argparse._ArgumentGroup,
-    flag: str,
+    flag: str | tuple[str, ...],
     cls: type,
     name: str,
     *,
     model_default: bool = False,
+    default_per_field: bool = False,
     context: str = "",
     also: Sequence[tuple[str, type, str]] = (),
     **kwargs: Any,
 ) -> argparse.Action:
-    """Add `flag` mirroring field `name` of dataclass `cls`: the field's type (or `type=`/`action=` in `kwargs`),
-    its default (`model_default`: None, "the model's", the pipeline's `pick` rule) and its documentation as
-    help, after `context` (e.g. "--stream") when given. `also`: (context, class, field) of fields the flag sets
-    instead in another mode, documented after the first (e.g. `("with --stream", StreamOptions, "stream_steps")`)."""
-    docs = [f"{context}: " if context else "", field_doc(cls, name)]
-    docs += [f"; {ctx}: {field_doc(other, other_name)}" for ctx, other, other_name in also]
-    help_text = "".join(docs).replace("%", "%%")  # argparse formats help with %
-    default = None if model_default else field_default(cls, name)
+    """Add `flag` (or its names, e.g. `("-o", "--output")`, or a positional's name) mirroring field `name` of
+    dataclass `cls`: the field's type (or `type=`/`action=` in `kwargs`), its default (`model_default`: None,
+    "the model's", the pipeline's `pick` rule) and its documentation as help, after `context` (e.g. "--stream")
+    when given. `also`: (context, class, field) of fields the flag sets instead in another mode, documented after
+    the first (e.g. `("with --stream", StreamOptions, "stream_steps")`); their defaults are the first one's,
+    or with `default_per_field` each its own, shown after its doc (the flag's default is None: the caller then
+    passes the value only when it is given)."""
+    flags = (flag,) if isinstance(flag, str) else tuple(flag)
+    parts = [(context, cls, name), *also]
+    docs = [(f"{ctx}: " if ctx else "") + field_doc(c, n) for ctx, c, n in parts]
+    if default_per_field:
+        docs = [f"{doc} (default: {field_default(c, n)})" for doc, (_, c, n) in zip(docs, parts)]
+    help_text = "; ".join(docs).replace("%", "%%")  # argparse formats help with %
+    default = None if model_default or default_per_field else field_default(cls, name)
     if model_default:
         help_text += " (default: the model's)"
     elif default is dataclasses.MISSING:
-        kwargs.setdefault("required", True)
+        if flags[0].startswith("-"):  # a positional is required by itself
+            kwargs.setdefault("required", True)
         default = None
     elif default is not None:
         help_text += " (default: %(default)s)"
-    if "action" not in kwargs:
-        kwargs.setdefault("type", _value_type(cls, name))
-    action = parser.add_argument(flag, default=default, help=help_text, **kwargs)
-    action.mirrors = [(cls, name), *((other, other_name) for _, other, other_name in also)]
+    if "action" not in kwargs and "type" not in kwargs:
+        kwargs["type"] = _value_type(cls, name)
+    action = parser.add_argument(*flags, default=default, help=help_text, **kwargs)
+    action.mirrors = [(c, n) for _, c, n in parts]
+    action.default_per_field = default_per_field
     return action
 
 

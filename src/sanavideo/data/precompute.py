@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from sanavideo.data.latents import LatentCacheWriter
+from sanavideo.data.precompute_args import PrecomputeArgs  # its request, apart so --help needs no torch
 from sanavideo.data.video import (
     full_prompt,
     make_buckets,
@@ -27,29 +28,6 @@ from sanavideo.data.video import (
 )
 
 log = logging.getLogger("sanavideo.data")
-
-
-@dataclass
-class PrecomputeArgs:
-    video_dirs: list[str]
-    encoders: str  # model folder with vae/, tokenizer/, text_encoder/
-    output: str  # cache folder
-    num_frames: int = 81
-    frame_stride: int = 1
-    resolution: int = 480
-    bucket_multiple: int = 16  # VAE spatial stride x transformer patch
-    max_text_length: int = 300
-    motion_score: bool = True  # append " motion score: N." when a clip has a score
-    caption_proportion: dict[str, float] = field(default_factory=lambda: {"prompt": 1.0})
-    store_embeddings: bool = True  # False: token ids only (for a trainable text encoder)
-    chi: str = "video"  # complex human instruction: video, image or none (as the pipeline's text adapter)
-    lowercase: bool = True  # lower-case and strip prompts (as the pipeline's text adapter)
-    device: str = "auto"
-    embed_dtype: str = "bfloat16"
-
-    def __post_init__(self) -> None:
-        if (self.num_frames - 1) % 4:
-            raise ValueError(f"num_frames must be 4k+1, got {self.num_frames}")
 
 
 @dataclass

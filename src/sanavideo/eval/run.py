@@ -4,28 +4,15 @@ shapes evaluator (colour, shape, motion; long-clip checks for streamed clips), a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from sanavideo.data.shapes import HELD_OUT, ClipSpec, caption, render, sample_spec
+from sanavideo.eval.requests import MODES, EvalRequest
 from sanavideo.eval.shapes import CHECKS, evaluate_clip, pass_rates
-
-
-@dataclass(frozen=True)
-class EvalRequest:
-    n: int = 12  # prompts per split (seen, held-out)
-    seed: int = 0
-    frames: int = 33
-    long_frames: int = 0  # > 0: also stream one clip of this many frames per split for the long-clip checks
-    # "t2v" (the pipeline's sampler), "i2v" (the same, from the clip's rendered first frame) or "stream" (chunk
-    # by chunk through the cache)
-    mode: str = "t2v"
-
-
-MODES = ("t2v", "i2v", "stream")
 
 
 def eval_specs(n: int, seed: int) -> dict[str, list[tuple[str, ClipSpec]]]:

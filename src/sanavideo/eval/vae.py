@@ -15,7 +15,7 @@ Everything goes into one JSON-able dict; `strip_png` draws ground truth over rec
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,20 +23,9 @@ import torch
 
 from sanavideo.adapters.vae import WanVAE
 from sanavideo.adapters.wan_causal import WanCausalDecoder, WanCausalEncoder
+from sanavideo.eval.requests import VAEReportRequest
 from sanavideo.pixels import to_uint8
 from sanavideo.train.vae import psnr_db, to_model_input
-
-
-@dataclass(frozen=True)
-class VAEReportRequest:
-    clips: int = 32  # held-out clips
-    frames: int = 33
-    size: int = 64
-    long_frames: int = 961  # 0: skip the long clip
-    long_prompt: str = "a red circle bounces around"
-    chunk_latents: int = 3  # latent frames per streaming decode call (the embedded model's stream chunk)
-    seed: int = 0
-    batch: int = 8
 
 
 def _to_uint8(video: torch.Tensor) -> np.ndarray:
