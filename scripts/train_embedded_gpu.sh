@@ -6,7 +6,7 @@
 #
 # 1. continue the committed VAE (checkpoints/shapes-vae) with 8x the CPU batch; pack it (vae.tar); with
 #    VAE_SECONDS=0 the committed VAE is used as it is and the transformer gets the time;
-# 2. `python -m sanavideo.train.embedded --vae-from` that VAE: render and encode the transformer's clips,
+# 2. `python -m sanavideo train-embedded --vae-from` that VAE: render and encode the transformer's clips,
 #    train the transformer block-causally with the tiny Gemma-2 text encoder (warm-started from INIT, default
 #    the shipped model; INIT= for a fresh one), assemble the pipeline folder (shapes-tiny.tar.aa, .ab, ...:
 #    15 MB pieces). Meanwhile, on the same GPU, a wider VAE (patch2-wide) trains from scratch for the same time,
@@ -39,7 +39,7 @@ if [ "$vae_s" = 0 ]; then
   vae_dir=checkpoints/shapes-vae
 else
   vae_dir="$work/vae"
-  python3 -m sanavideo.train.vae --render 8000 --out "$vae_dir" --init checkpoints/shapes-vae --device "$device" \
+  python3 -m sanavideo train-vae --render 8000 --out "$vae_dir" --init checkpoints/shapes-vae --device "$device" \
     --lr 1e-3 --warmup 50 --foreground-weight 10 --batch 64 --frames 17 33 --crop 32 --steps 1000000 \
     --time-budget "$vae_s" --checkpoint-every 60 --log-every 50 --eval-clips 32 2>&1 | tee -a "$log"
   tar cf "$results/vae.tar" -C "$work" --exclude best vae
@@ -47,11 +47,11 @@ else
 fi
 
 # 2. the transformer on its latents, and the wider VAE beside it
-python3 -m sanavideo.train.vae --render 8000 --out "$work/wide" --preset patch2-wide --device "$device" \
+python3 -m sanavideo train-vae --render 8000 --out "$work/wide" --preset patch2-wide --device "$device" \
   --lr 2e-3 --warmup 100 --foreground-weight 10 --batch 64 --frames 17 33 --crop 32 --steps 1000000 \
   --time-budget "$dit_s" --checkpoint-every 60 --log-every 100 --eval-clips 32 > "$results/wide.log" 2>&1 &
 wide=$!
-python3 -m sanavideo.train.embedded --out "$work/emb" --device "$device" --vae-from "$vae_dir" --clips "$clips" \
+python3 -m sanavideo train-embedded --out "$work/emb" --device "$device" --vae-from "$vae_dir" --clips "$clips" \
   ${init:+--init-from "$init"} \
   --dit-seconds "$dit_s" data.batch_size=128 optim.lr=1e-3 optim.warmup_steps=200 checkpoint_every=0 \
   log_every=50 2>&1 | tee -a "$log"

@@ -15,10 +15,12 @@ from sanavideo.cli import build_parser
 from sanavideo.cli.fields import add_field_argument, add_field_arguments, field_default, field_doc, from_args
 from sanavideo.cli.generate import OPTION_FLAGS, STREAM_FLAGS
 from sanavideo.cli.precompute import FLAGS as PRECOMPUTE_FLAGS
+from sanavideo.cli.recipes import EMBEDDED_FLAGS, VAE_FLAGS, embedded_recipe, vae_args
 from sanavideo.data.precompute_args import PrecomputeArgs
 from sanavideo.demo.limits import DemoLimits
 from sanavideo.eval.requests import EvalRequest, VAEReportRequest
 from sanavideo.options import PipelineOptions
+from sanavideo.train.recipe_args import EmbeddedRecipe, VAETrainArgs
 
 # subcommands whose mirrored flags default to None: the model's value of the field, picked per request
 MODEL_DEFAULTS = {"generate"}
@@ -44,6 +46,8 @@ def test_the_flags_that_mirror_fields_are_made_from_them():
     assert flags["demo"] == {f.name for f in dataclasses.fields(DemoLimits)}
     assert flags["precompute"] == set(PRECOMPUTE_FLAGS.values())
     assert flags["eval"] == {"n", "long_frames", "seed", "frames", "mode"}
+    assert flags["train-vae"] == set(VAE_FLAGS.values())
+    assert flags["train-embedded"] == set(EMBEDDED_FLAGS.values())
 
 
 @pytest.mark.parametrize("command,action", _mirrored(), ids=lambda x: getattr(x, "dest", x))
@@ -68,7 +72,18 @@ def test_a_mirrored_flag_has_its_fields_doc_and_default(command, action):
         assert action.type is hint  # e.g. --guidance is a float like guidance_scale
 
 
-@pytest.mark.parametrize("cls", [PipelineOptions, DemoLimits, PrecomputeArgs, EvalRequest, VAEReportRequest])
+@pytest.mark.parametrize(
+    "cls",
+    [
+        PipelineOptions,
+        DemoLimits,
+        PrecomputeArgs,
+        EvalRequest,
+        VAEReportRequest,
+        VAETrainArgs,
+        EmbeddedRecipe,
+    ],
+)
 def test_every_option_field_is_documented(cls):
     for f in dataclasses.fields(cls):
         assert field_doc(cls, f.name)
@@ -85,6 +100,35 @@ def test_help_lists_the_docs(capsys):
         main(["generate", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert f"{field_doc(PipelineOptions, 'frames')} (default: the model's)" in out
+
+
+def test_the_recipes_flags_default_to_their_dataclasses():
+    # no flag given: the recipe runs with the dataclass's own defaults (also those of the fields with no flag)
+    from sanavideo.cli import parse_args
+
+    assert vae_args(parse_args(["train-vae", "--out", "o"])) == VAETrainArgs(out="o")
+    assert embedded_recipe(parse_args(["train-embedded"])) == EmbeddedRecipe()
+    ns = parse_args(["train-vae", "--out", "o", "--frames", "17", "33", "--time-budget", "9", "--no-bf16"])
+    assert vae_args(ns) == VAETrainArgs(out="o", frames=(17, 33), time_budget_s=9.0, bf16=False)
+    ns = parse_args(["train-embedded", "a=1", "--vae-from", "v", "--dit-seconds", "5", "b=2"])
+    assert embedded_recipe(ns) == EmbeddedRecipe(vae_from="v", dit_seconds=5.0, overrides=["a=1", "b=2"])
+    with pytest.raises(SystemExit):  # --out has no default
+        parse_args(["train-vae"])
+
+
+def test_the_recipes_help_lists_the_docs(capsys):
+    from sanavideo.cli import main
+
+    recipes = [("train-vae", VAETrainArgs, VAE_FLAGS), ("train-embedded", EmbeddedRecipe, EMBEDDED_FLAGS)]
+    for command, cls, flags in recipes:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = "".join(capsys.readouterr().out.split())  # no whitespace: help text wraps at hyphens too
+        for flag, name in flags.items():
+            default = field_default(cls, name)
+            shown = "" if default in (None, [], dataclasses.MISSING) else f"(default:{default})"
+            assert "".join(field_doc(cls, name).split()) + shown in out, (command, flag)
+            assert flag in out if flag.startswith("-") else "key=value" in out
 
 
 def test_the_helper():

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from sanavideo.train.vae import VAE_PRESETS, VAETrainArgs, build_vae, main, render_pool, train_vae
+from sanavideo.train.vae import VAE_PRESETS, VAETrainArgs, build_vae, render_pool, train_vae
+
+
+def main(argv: list[str]):
+    """`sanavideo train-vae ARGV`, its errors raised rather than printed."""
+    from sanavideo.cli import parse_args
+    from sanavideo.cli.recipes import vae_args
+
+    return train_vae(vae_args(parse_args(["train-vae", *argv])))
 
 
 @pytest.mark.parametrize("preset", sorted(VAE_PRESETS))

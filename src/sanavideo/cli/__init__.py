@@ -29,9 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args, extras = parser.parse_known_args(argv)
     # argparse gives a positional list (`key=value` overrides) only the tokens before the first flag; the rest
     # of them arrive here, e.g. `train --config X --resume lr=1 data.batch_size=2`.
-    if hasattr(args, "passthrough"):  # a recipe subcommand: its module parses every token after the name
-        args.passthrough = extras
-    elif extras and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extras):
+    if extras and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extras):
         args.overrides = [*args.overrides, *extras]
     elif extras:
         parser.error(f"unrecognized arguments: {' '.join(extras)}")

@@ -1,7 +1,7 @@
 """The recipe of the embedded default model (`sanavideo/assets/shapes-tiny`), end to end, device-agnostic.
 
-    python -m sanavideo.train.embedded --out runs/embedded --vae-seconds 2700 --dit-seconds 3600   # CPU
-    python -m sanavideo.train.embedded --out runs/embedded --vae-init src/sanavideo/assets/shapes-tiny/vae ...
+    sanavideo train-embedded --out runs/embedded --vae-seconds 2700 --dit-seconds 3600   # CPU
+    sanavideo train-embedded --out runs/embedded --vae-init src/sanavideo/assets/shapes-tiny/vae ...
 
 1. train the small causal Wan VAE on rendered shapes clips (`sanavideo.train.vae`);
 2. render the transformer's training clips, encode them with that VAE and tokenize their captions into a
@@ -15,45 +15,15 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from sanavideo.device import resolve_device
-
-CONFIG = Path(__file__).with_name("embedded-shapes.yaml")  # package data: works from a wheel too
-
-
-@dataclass
-class EmbeddedRecipe:
-    out: str = "runs/embedded"
-    device: str = "auto"
-    seed: int = 0
-    size: int = 64  # canvas side, pixels
-    frames: int = 33  # frames per transformer training clip (9 latent frames)
-    clips: int = 6000  # transformer training clips
-    vae_clips: int = 4000  # clips rendered for the VAE
-    vae_steps: int = 1_000_000
-    vae_seconds: float = 2700.0  # 45 minutes: the VAE recipe measured on 2 CPU cores (docs/embedded-model.md)
-    vae_batch: int = 8  # clips of 17 frames per step (alternating with 4 clips of 33 frames)
-    vae_init: str | None = None  # warm-start the VAE from this folder (e.g. the shipped vae/)
-    max_text_length: int = 32
-    dit_seconds: float = 3600.0
-    dit_steps: int = 100_000
-    config: str = str(CONFIG)
-    overrides: list[str] = field(default_factory=list)  # extra `key=value` for the training config
-    vae_from: str | None = None  # use this trained VAE folder instead of training one (step 1)
-    # a pipeline folder whose transformer/, text_encoder/, tokenizer/ start training
-    init_from: str | None = None
-
-    @property
-    def root(self) -> Path:
-        return Path(self.out)
+from sanavideo.train.recipe_args import EmbeddedRecipe  # torch-free, for the CLI
 
 
 def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
@@ -250,56 +220,3 @@ def run(recipe: EmbeddedRecipe, log=print) -> Path:
     final = train_embedded_transformer(recipe, cache, text_dir, log)
     log(f"[{time.perf_counter() - t0:.0f} s] transformer done")
     return assemble(recipe, final, vae_dir, recipe.root / "shapes-tiny")
-
-
-def main(argv: list[str] | None = None) -> None:
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    d = EmbeddedRecipe()
-    p = argparse.ArgumentParser(
-        prog="sanavideo train-embedded",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--out", default=d.out)
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--clips", type=int, default=d.clips)
-    p.add_argument("--vae-clips", type=int, default=d.vae_clips)
-    p.add_argument("--vae-steps", type=int, default=d.vae_steps)
-    p.add_argument("--vae-seconds", type=float, default=d.vae_seconds)
-    p.add_argument("--vae-batch", type=int, default=d.vae_batch)
-    p.add_argument("--dit-steps", type=int, default=d.dit_steps)
-    p.add_argument("--dit-seconds", type=float, default=d.dit_seconds)
-    p.add_argument("--config", default=d.config)
-    p.add_argument("--vae-from", default=None, help="a trained VAE folder (skips VAE training)")
-    p.add_argument("--vae-init", default=None, help="warm-start VAE training from this VAE folder")
-    p.add_argument(
-        "--init-from", default=None, help="pipeline folder to start the transformer and text encoder from"
-    )
-    p.add_argument("overrides", nargs="*", help="training config overrides key=value")
-    a = p.parse_args(argv)
-    recipe = EmbeddedRecipe(
-        out=a.out,
-        device=a.device,
-        seed=a.seed,
-        clips=a.clips,
-        vae_clips=a.vae_clips,
-        vae_steps=a.vae_steps,
-        vae_seconds=a.vae_seconds,
-        vae_batch=a.vae_batch,
-        dit_steps=a.dit_steps,
-        dit_seconds=a.dit_seconds,
-        config=a.config,
-        overrides=a.overrides,
-        vae_from=a.vae_from,
-        init_from=a.init_from,
-        vae_init=a.vae_init,
-    )
-    folder = run(recipe, log=lambda msg: print(msg, flush=True))
-    print(f"embedded model written to {folder}", flush=True)
-
-
-if __name__ == "__main__":
-    main()

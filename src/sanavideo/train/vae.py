@@ -1,12 +1,13 @@
 """Train the embedded model's small causal video VAE (Wan architecture) on shapes-world clips.
 
-The VAE is a `diffusers.AutoencoderKLWan` with a small config (`VAE_PRESETS`, default `patch2`): stride 4 in
+The VAE is a `diffusers.AutoencoderKLWan` with a small config (`VAE_PRESETS`, default `patch2`; they and the
+arguments `VAETrainArgs` live in the torch-free `sanavideo.train.recipe_args`): stride 4 in
 time and 8 in space, 16 latent channels, with Wan2.2-style 2x2 input patchification so that it runs at 32x32
 pixels and below. Training goes through the whole-clip causal forward (`sanavideo.adapters.wan_causal`: two
 encoder and two decoder calls per clip, exact and differentiable), so a CPU step costs little more than the
 convolutions themselves. The recipe the embedded model uses, measured on 2 CPU cores (docs/embedded-model.md):
 
-    python -m sanavideo.train.vae --render 4000 --out runs/vae --frames 17 33 --crop 32 \
+    sanavideo train-vae --render 4000 --out runs/vae --frames 17 33 --crop 32 \
         --foreground-weight 10 --lr 1e-3 --time-budget 2700 [--init runs/vae_before]
 
 Data: `--render N` renders N clips in memory (`sanavideo.data.shapes`), `--data DIR` reads the mp4 files that
@@ -24,7 +25,6 @@ safetensors with diffusers' config.json, and the held-out PSNR goes to `OUT/vae_
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,89 +37,7 @@ from sanavideo.adapters.wan_causal import decode_latents, encode_moments
 from sanavideo.device import resolve_device
 from sanavideo.fsutil import atomic_path, atomic_save_tensors, atomic_write_json
 from sanavideo.pixels import from_uint8, to_uint8
-
-# Every preset: strides (4, 8, 8), 16 latent channels, no attention.
-_EMBEDDED = dict(
-    base_dim=32,
-    decoder_base_dim=16,
-    z_dim=16,
-    dim_mult=[1, 2, 4, 4],
-    num_res_blocks=1,
-    attn_scales=[],
-    temperal_downsample=[False, True, True],
-    dropout=0.0,
-)
-# Wan2.2-style input patchification (`patch_size=2`: 2x2 pixels -> 12 channels) with one spatial level fewer,
-# so the network runs at 32x32 and below for a 64x64 canvas and the total stride stays (4, 8, 8). Same classes
-# and checkpoint layout as any `AutoencoderKLWan`; several times cheaper per frame (docs/embedded-model.md).
-_PATCH2 = dict(
-    base_dim=16,
-    decoder_base_dim=16,
-    z_dim=16,
-    dim_mult=[1, 2, 4],
-    num_res_blocks=1,
-    attn_scales=[],
-    temperal_downsample=[True, True],
-    dropout=0.0,
-    in_channels=12,
-    out_channels=12,
-    patch_size=2,
-    scale_factor_spatial=8,
-    scale_factor_temporal=4,
-)
-
-VAE_PRESETS: dict[str, dict] = {
-    # The embedded model's VAE: patchified, base 16, 1.89 M parameters. On the 2-core AMD EPYC dev VM:
-    # ~150 training frames/s (fp32; ~190 with bf16 autocast) and ~430 decoded frames/s at 64x64.
-    "patch2": _PATCH2,
-    # Wider patchified VAE (base 24, 4.2 M): ~70 / ~105 training frames/s, ~230 decoded frames/s.
-    "patch2-wide": {**_PATCH2, "base_dim": 24, "decoder_base_dim": 24},
-    # Unpatchified Wan2.1 layout at full resolution (the first shipped VAE, and its wider-encoder sibling):
-    # ~35 / ~50 training frames/s, ~120 decoded frames/s.
-    "embedded": _EMBEDDED,
-    "embedded-light": {**_EMBEDDED, "base_dim": 16},
-    # Test-sized: 0.1 M parameters.
-    "test": {**_PATCH2, "base_dim": 8, "decoder_base_dim": 8, "z_dim": 4, "dim_mult": [1, 1, 2]},
-}
-
-
-@dataclass
-class VAETrainArgs:
-    out: str
-    data: str | None = None  # folder of NAME.mp4 (+ NAME.json) clips
-    render: int = 0  # or render this many clips in memory
-    preset: str = "patch2"
-    steps: int = 2000
-    batch: int = 8  # clips per step at the first window length
-    # window lengths (4k+1), taken in turn step by step; longer windows get proportionally fewer clips so
-    # every step costs about the same (e.g. (17, 33): half the steps see 33-frame windows at half the batch)
-    frames: tuple[int, ...] = (17,)
-    size: int = 64  # canvas side (rendered clips); read clips must already have it
-    render_frames: int = 33  # length of the rendered clips the windows are cut from
-    lr: float = 3e-4
-    min_lr_ratio: float = 0.1
-    warmup: int = 100
-    weight_decay: float = 0.01
-    l1_weight: float = 1.0
-    l2_weight: float = 1.0
-    kl_weight: float = 1e-5  # x mean KL per latent element
-    # extra weight of object pixels (those that differ from the clip's background colour): the object covers
-    # ~6% of a frame, and without it early training settles on reconstructing the background alone
-    foreground_weight: float = 10.0
-    grad_clip: float = 1.0
-    device: str = "cpu"
-    seed: int = 0
-    log_every: int = 20
-    time_budget_s: float | None = None  # stop the loop after this many seconds (fixed-time runs)
-    eval_clips: int = 32  # held-out combinations, fresh seed
-    stats_clips: int = 128  # clips for the latent mean/std
-    init: str | None = None  # continue from a saved VAE folder
-    # bf16 autocast; None: on for CUDA and for CPUs with native bf16 (`bf16_is_fast`)
-    bf16: bool | None = None
-    # every this many seconds: held-out PSNR, and the weights saved to OUT/best when it is the best so far
-    checkpoint_every_s: float = 300.0
-    # > 0: every other step trains on crop x crop windows around the object (4x the clips at crop = size / 2)
-    crop: int = 0
+from sanavideo.train.recipe_args import VAE_PRESETS, VAETrainArgs  # torch-free, for the CLI
 
 
 @dataclass
@@ -503,86 +421,3 @@ def evaluate(vae, eval_pool: torch.Tensor, device: torch.device, batch: int, fra
     psnr = reconstruction_psnr(vae, eval_pool, device, batch, frames)
     vae.train(was_training)
     return psnr
-
-
-def _parse(argv: list[str] | None) -> VAETrainArgs:
-    defaults = VAETrainArgs(out="")
-    p = argparse.ArgumentParser(prog="sanavideo train-vae", description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--out", required=True, help="folder for the saved VAE (save_pretrained, fp16 safetensors)"
-    )
-    p.add_argument("--data", default=None, help="folder of NAME.mp4 clips (from sanavideo.data.shapes)")
-    p.add_argument("--render", type=int, default=0, help="render this many clips in memory instead of --data")
-    p.add_argument("--preset", default=defaults.preset, choices=sorted(VAE_PRESETS))
-    p.add_argument("--foreground-weight", type=float, default=defaults.foreground_weight)
-    p.add_argument("--init", default=None, help="continue training a saved VAE folder")
-    p.add_argument("--steps", type=int, default=defaults.steps)
-    p.add_argument("--batch", type=int, default=defaults.batch)
-    p.add_argument(
-        "--frames",
-        type=int,
-        nargs="+",
-        default=list(defaults.frames),
-        help="training window lengths (4k+1), taken in turn; longer ones get fewer clips per step",
-    )
-    p.add_argument("--size", type=int, default=defaults.size, help="canvas side for --render")
-    p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--warmup", type=int, default=defaults.warmup, help="linear warm-up steps")
-    p.add_argument("--kl-weight", type=float, default=defaults.kl_weight)
-    p.add_argument("--device", default=defaults.device)
-    p.add_argument(
-        "--bf16",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="bf16 autocast (default: on CUDA and on CPUs with native bf16)",
-    )
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--log-every", type=int, default=defaults.log_every)
-    p.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
-    p.add_argument("--eval-clips", type=int, default=defaults.eval_clips)
-    p.add_argument("--stats-clips", type=int, default=defaults.stats_clips)
-    p.add_argument(
-        "--crop",
-        type=int,
-        default=defaults.crop,
-        help="every other step: object-centred crops of this side (multiple of 16; 0: off)",
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        type=float,
-        default=defaults.checkpoint_every_s,
-        help="seconds between held-out evaluations; the best weights so far go to OUT/best",
-    )
-    a = p.parse_args(argv)
-    return VAETrainArgs(
-        out=a.out,
-        data=a.data,
-        render=a.render,
-        preset=a.preset,
-        foreground_weight=a.foreground_weight,
-        init=a.init,
-        steps=a.steps,
-        batch=a.batch,
-        frames=tuple(a.frames),
-        size=a.size,
-        lr=a.lr,
-        warmup=a.warmup,
-        kl_weight=a.kl_weight,
-        device=a.device,
-        bf16=a.bf16,
-        seed=a.seed,
-        log_every=a.log_every,
-        time_budget_s=a.time_budget,
-        eval_clips=a.eval_clips,
-        stats_clips=a.stats_clips,
-        checkpoint_every_s=a.checkpoint_every,
-        crop=a.crop,
-    )
-
-
-def main(argv: list[str] | None = None) -> VAETrainResult:
-    return train_vae(_parse(argv))
-
-
-if __name__ == "__main__":
-    main()
