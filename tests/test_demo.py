@@ -112,3 +112,13 @@ def test_page_checks_mark_the_offending_input(pipe, tmp_path):
     [(index, message)] = bad(app.validate_long("a red circle\n500: a blue circle", 97, 0, 1.0))
     assert index == 0 and "a timeline line at frame 500 is past the end of the 97-frame video" in message
     assert all(v["is_valid"] for v in app.validate_long("a red circle\n48: a blue circle", 97, 0, 1.0))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "example.org"])
+def test_share_nothing_refuses_a_reachable_host(host, capsys):
+    from sanavideo.cli import main
+
+    assert main(["demo", "--share-nothing", "--host", host]) == 2
+    assert (
+        f"--share-nothing listens on this machine only; --host {host} is reachable" in capsys.readouterr().err
+    )

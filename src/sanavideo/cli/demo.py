@@ -18,9 +18,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model folder or checkpoint (default: the embedded model)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--port", type=int, default=7860)
+    p.add_argument(
+        "--share-nothing",
+        action="store_true",
+        help="refuse a --host that other machines can reach (only loopback addresses); with or without it "
+        "there is no share link, no telemetry and no fetch from the internet",
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     add_field_arguments(p.add_argument_group("limits"), DemoLimits)
     p.set_defaults(func=run)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost: it may resolve anywhere
+        return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
     limits = from_args(DemoLimits, args)
     if not 1 <= args.port <= 65535:
         raise ValueError(f"--port must be from 1 to 65535, got {args.port}")
+    if args.share_nothing and not _is_loopback(args.host):
+        raise ValueError(
+            f"--share-nothing listens on this machine only; --host {args.host} is reachable from others "
+            "(use 127.0.0.1, ::1 or localhost)"
+        )
     workspace = Path(tempfile.mkdtemp(prefix="sanavideo-demo-"))
     # Read when the libraries are imported: Gradio's uploads and caches, matplotlib's font cache (Gradio imports
     # it) and torch's compile cache all go into our folder, and Gradio phones nowhere.
