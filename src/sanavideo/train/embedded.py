@@ -1,16 +1,8 @@
-"""The recipe of the embedded default model (`sanavideo/assets/shapes-tiny`), end to end, device-agnostic.
+"""The recipe of the embedded default model (`sanavideo/assets/shapes-tiny`), end to end, device-agnostic; its
+four steps are described on `EmbeddedRecipe` (train/recipe_args.py).
 
     sanavideo train-embedded --out runs/embedded --vae-seconds 2700 --dit-seconds 3600   # CPU
     sanavideo train-embedded --out runs/embedded --vae-init src/sanavideo/assets/shapes-tiny/vae ...
-
-1. train the small causal Wan VAE on rendered shapes clips (`sanavideo.train.vae`);
-2. render the transformer's training clips, encode them with that VAE and tokenize their captions into a
-   latent cache (the layout `sanavideo precompute` writes; no video files, so no video codec is needed);
-3. train the SANA-Video transformer block-causally with image-to-video joint training, together with a tiny
-   Gemma-2 text encoder (`sanavideo.train`, config `sanavideo/train/embedded-shapes.yaml`);
-4. assemble a diffusers-layout pipeline folder: model_index.json, transformer/ (diffusers keys, fp16),
-   vae/, text_encoder/, tokenizer/, scheduler/, plus sanavideo.json with the model's prompt and streaming
-   options.
 """
 
 from __future__ import annotations
