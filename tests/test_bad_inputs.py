@@ -317,6 +317,10 @@ MODEL_FREE_CASES = [
         "objective.caption_dropout must be in [0, 1], got 2",
     ),
     (
+        ["train", "--config", "ok.yaml", "objective.shared_prob=1.5"],
+        "objective.shared_prob must be in [0, 1], got 1.5",
+    ),
+    (
         ["train", "--config", "ok.yaml", "--resume", "--resume-from", "notckpt"],
         "give --resume (latest checkpoint) or",
     ),

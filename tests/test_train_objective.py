@@ -86,6 +86,27 @@ def test_noising_target_and_i2v():
     assert loss[0] == per_frame[0, 1:].mean() and loss[1] == per_frame[1].mean()
 
 
+def test_shared_rows_take_one_sigma_for_every_chunk_and_leave_the_other_draws_alone():
+    """shared_prob: a row drawn shared has the last chunk's logit-normal sigma on all chunks (the text-to-video
+    regime); the other rows, and every other draw of the step, are those of shared_prob = 0."""
+    cpu = torch.device("cpu")
+    base = StepNoise.draw(3, 5, 64, (4, 6, 2, 2), 3, ObjectiveArgs(i2v_prob=0.3), cpu)
+    args = ObjectiveArgs(i2v_prob=0.3, shared_prob=0.5)
+    rnd = StepNoise.draw(3, 5, 64, (4, 6, 2, 2), 3, args, cpu)
+    for name in ("noise", "normals", "uniforms", "drop", "i2v"):
+        assert torch.equal(getattr(base, name), getattr(rnd, name)), name
+    assert 0 < int(rnd.shared.sum()) < 64 and not base.shared.any()
+    plain = chunk_sigmas(rnd.normals, rnd.uniforms, args)
+    sig = chunk_sigmas(rnd.normals, rnd.uniforms, args, rnd.shared)
+    assert torch.equal(sig[~rnd.shared], plain[~rnd.shared])
+    assert torch.equal(sig[rnd.shared], plain[rnd.shared][:, -1:].expand(-1, 3))
+    x0 = torch.randn(64, 4, 6, 2, 2)
+    timestep = add_noise(x0, rnd, [2, 2, 2], args).timestep  # (64, 6): per frame
+    rows = rnd.shared & ~rnd.i2v
+    assert (timestep[rows] == timestep[rows][:, -1:]).all()
+    assert (timestep[~rnd.shared, 0] < timestep[~rnd.shared, -1]).float().mean() > 0.9
+
+
 def test_step_noise_rows_do_not_depend_on_the_split():
     args = ObjectiveArgs(caption_dropout=0.3)
     full = StepNoise.draw(4, 11, 8, (4, 5, 4, 4), 3, args, torch.device("cpu"))

@@ -82,6 +82,9 @@ class ObjectiveArgs:
     i2v_prob: float = 0.0  # probability that frame 0 is clean (t = 0) and left out of the loss
     chunk_frames: int | list[int] | None = None  # block-causal training over chunks of latent frames
     chunk_timesteps: str = "scaled"  # per-chunk sigmas, non-decreasing: "scaled", "sorted" or "shared"
+    # probability that a sample takes one sigma for all its chunks anyway: the regime of text-to-video
+    # sampling, where no less-noisy earlier chunk shows the motion and only the caption can say it
+    shared_prob: float = 0.0
 
 
 @dataclass
@@ -171,6 +174,7 @@ def validate(a: TrainArgs) -> None:
         f"objective.caption_dropout must be in [0, 1], got {o.caption_dropout}",
     )
     need(0.0 <= o.i2v_prob <= 1.0, f"objective.i2v_prob must be in [0, 1], got {o.i2v_prob}")
+    need(0.0 <= o.shared_prob <= 1.0, f"objective.shared_prob must be in [0, 1], got {o.shared_prob}")
     need(o.flow_shift > 0, f"objective.flow_shift must be > 0, got {o.flow_shift}")
     need(
         o.null_caption in ("embedding", "empty"),

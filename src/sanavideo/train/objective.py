@@ -40,23 +40,30 @@ def logit_normal_sigma(normal: torch.Tensor, args: ObjectiveArgs) -> torch.Tenso
     return index_sigma(logit_normal_index(normal, args), args)
 
 
-def chunk_sigmas(normals: torch.Tensor, uniforms: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor:
+def chunk_sigmas(
+    normals: torch.Tensor, uniforms: torch.Tensor, args: ObjectiveArgs, shared: torch.Tensor | None = None
+) -> torch.Tensor:
     """(B, K) per-chunk sigmas, non-decreasing along K (chunk 0 has the least noise).
 
     scaled (upstream `respace`, incremental chunk timesteps): the last chunk's integer timestep index is
     logit-normal, each earlier one is floor(U(0,1) x the next one's index), and only then are the indices turned
     into sigmas with the flow shift; sorted: K independent logit-normal sigmas, sorted; shared: one sigma for
-    all chunks.
+    all chunks. `shared` (B,) bool: rows that take the last chunk's logit-normal sigma for every chunk whatever
+    the mode (`ObjectiveArgs.shared_prob`).
     """
     B, K = normals.shape
     if args.chunk_timesteps == "shared" or K == 1:
         return logit_normal_sigma(normals[:, :1], args).expand(B, K)
     if args.chunk_timesteps == "sorted":
-        return logit_normal_sigma(normals, args).sort(dim=1).values
-    indices = [logit_normal_index(normals[:, -1], args)]
-    for k in range(K - 2, -1, -1):
-        indices.append((uniforms[:, k] * indices[-1].float()).long())
-    return index_sigma(torch.stack(indices[::-1], dim=1), args)
+        sig = logit_normal_sigma(normals, args).sort(dim=1).values
+    else:
+        indices = [logit_normal_index(normals[:, -1], args)]
+        for k in range(K - 2, -1, -1):
+            indices.append((uniforms[:, k] * indices[-1].float()).long())
+        sig = index_sigma(torch.stack(indices[::-1], dim=1), args)
+    if shared is not None:
+        sig = torch.where(shared[:, None], sig[:, -1:].expand(B, K), sig)
+    return sig
 
 
 @dataclass
@@ -68,6 +75,7 @@ class StepNoise:
     uniforms: torch.Tensor  # (G, K) for the "scaled" chunk sigmas
     drop: torch.Tensor  # (G,) bool: caption replaced by the null caption
     i2v: torch.Tensor  # (G,) bool: frame 0 is a clean condition
+    shared: torch.Tensor  # (G,) bool: one sigma for all chunks (drawn last: the other draws do not change)
 
     @staticmethod
     def draw(
@@ -86,11 +94,15 @@ class StepNoise:
         uniforms = torch.rand((G, num_chunks), generator=gen, device=device)
         drop = torch.rand((G,), generator=gen, device=device) < args.caption_dropout
         i2v = torch.rand((G,), generator=gen, device=device) < args.i2v_prob
-        return StepNoise(noise, normals, uniforms, drop, i2v)
+        shared = torch.rand((G,), generator=gen, device=device) < args.shared_prob
+        return StepNoise(noise, normals, uniforms, drop, i2v, shared)
 
     def rows(self, start: int, stop: int) -> StepNoise:
         return StepNoise(
-            *(t[start:stop] for t in (self.noise, self.normals, self.uniforms, self.drop, self.i2v))
+            *(
+                t[start:stop]
+                for t in (self.noise, self.normals, self.uniforms, self.drop, self.i2v, self.shared)
+            )
         )
 
 
@@ -113,7 +125,7 @@ def add_noise(
     B, _, F, _, _ = x0.shape
     if sum(chunks) != F:
         raise ValueError(f"chunk sizes {chunks} must sum to the {F} latent frames")
-    sig_chunk = chunk_sigmas(rnd.normals, rnd.uniforms, args)  # (B, K)
+    sig_chunk = chunk_sigmas(rnd.normals, rnd.uniforms, args, rnd.shared)  # (B, K)
     sizes = torch.tensor(chunks, device=x0.device)
     sigma = sig_chunk.repeat_interleave(sizes, dim=1)  # (B, K) -> (B, F)
     weight = torch.ones(B, F, device=x0.device)
