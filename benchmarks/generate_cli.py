@@ -1,0 +1,87 @@
+"""What a newcomer waits for: wall time and peak memory of the README's first command, `sanavideo generate
+PROMPT` on the embedded default model (33 frames, its 20 steps with guidance), start-up included, on CPU.
+
+Each run is a fresh process (`python -m sanavideo generate ...`, output to a temp folder); its wall time is
+taken around the process and its peak RSS from `os.wait4`. A second set of runs measures the start-up alone
+(a fresh process that imports the pipeline and loads the model, no sampling). Reports the median of
+`--repeats` runs and their range.
+
+    python benchmarks/generate_cli.py [--prompt "a red circle moves right"] [--repeats 3]
+        [--write docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from vae_decode import cpu_model
+
+STARTUP = "from sanavideo.pipeline import SanaVideoPipeline\nSanaVideoPipeline.from_pretrained()\n"
+
+
+def timed_process(argv: list[str], cwd: str) -> tuple[float, float]:
+    """Run argv to completion; (wall seconds, peak RSS in MB) of that process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{stderr[-2000:]}")
+    return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def summary(values: list[float], unit: str, digits: int) -> str:
+    return (
+        f"{statistics.median(values):.{digits}f} {unit} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+    )
+
+
+def main() -> None:
+    import torch
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--prompt", default="a red circle moves right")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--write", default=None, help="append a results table to this markdown file")
+    a = p.parse_args()
+    runs, starts = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(a.repeats):
+            out = str(Path(tmp) / f"clip{i}.mp4")
+            runs.append(
+                timed_process([sys.executable, "-m", "sanavideo", "generate", a.prompt, "-o", out], tmp)
+            )
+            if not Path(out).is_file():
+                raise RuntimeError(f"generate wrote no {out}")
+            starts.append(timed_process([sys.executable, "-c", STARTUP], tmp))
+    table = (
+        f"### `sanavideo generate`, start-up included, CPU ({datetime.date.today().isoformat()})\n\n"
+        f"Machine: {cpu_model()}, {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}. "
+        f'`python -m sanavideo generate "{a.prompt}"` with the embedded model\'s defaults (33 frames at 64x64, '
+        "its sampler and guidance, mp4 written), each run a fresh process; start-up = a fresh process that "
+        "imports the pipeline and loads the model. Median of "
+        f"{a.repeats} runs (range). Script: `benchmarks/generate_cli.py`.\n\n"
+        "| measure | wall time | peak RSS |\n|---|---|---|\n"
+        f"| whole command | {summary([w for w, _ in runs], 's', 2)} | {summary([m for _, m in runs], 'MB', 0)} |\n"
+        f"| start-up (import + load) | {summary([w for w, _ in starts], 's', 2)} | "
+        f"{summary([m for _, m in starts], 'MB', 0)} |\n"
+    )
+    print(table)
+    if a.write:
+        with open(a.write, "a") as f:
+            f.write("\n" + table)
+
+
+if __name__ == "__main__":
+    main()
