@@ -115,3 +115,60 @@ def test_eval_cli_on_a_tiny_model(tiny_folders, tmp_path):
     data = json.loads(out.read_text())
     assert set(data["splits"]) == {"seen", "held_out"} and len(data["splits"]["seen"]["clips"]) == 1
     assert main(["eval", "shapes", "--model", str(model), "--frames", "6", "-o", str(out)]) == 2  # not 4k+1
+
+
+class StreamGroundTruth:
+    """A stand-in streaming pipeline that renders its timeline exactly (follow=True: at a switch the object goes
+    on from where it is in the new direction) or ignores switches (follow=False)."""
+
+    options = types.SimpleNamespace(stream_chunk_frames=3)
+    vae = types.SimpleNamespace(temporal_stride=4)
+
+    def __init__(self, follow: bool) -> None:
+        self.follow = follow
+
+    @staticmethod
+    def spec(prompt, start=None):
+        from sanavideo.data.shapes import ClipSpec
+
+        p = parse_prompt(prompt)
+        if start is None:  # start near the wall the object moves away from
+            start = (
+                0.1 if p.motion == "right" else 0.9 if p.motion == "left" else 0.5,
+                0.1 if p.motion == "down" else 0.9 if p.motion == "up" else 0.5,
+            )
+        return ClipSpec(
+            p.colour, p.shape, p.motion, background=p.background, start_x=start[0], start_y=start[1]
+        )
+
+    def stream(self, prompt, frames, generator):
+        from sanavideo.data.shapes import trajectory
+
+        timeline = [(0, prompt)] if isinstance(prompt, str) else list(prompt)
+        a = self.spec(timeline[0][1])
+        clip = render(a, frames, 64)
+        if len(timeline) > 1 and self.follow:
+            switch, prompt_b = timeline[1]
+            free = 64 - a.object_size(64)
+            x, y = trajectory(a, switch, 64)[switch - 1] / free  # where the object is, as start fractions
+            b = self.spec(prompt_b, start=(x, y))
+            clip = np.concatenate([clip[:switch], render(b, frames - switch + 1, 64)[1:]])
+        yield from np.split(clip, [9])  # two pieces, as chunks arrive
+
+
+def test_switch_mode_reads_the_motion_one_chunk_after_the_switch():
+    from sanavideo.eval.switch import roomiest_direction, switch_layout
+
+    assert switch_layout(3, 4) == (21, 12, 45)  # 9 + 12 frames of A; B read over [33, 42)
+    assert roomiest_direction((10.0, 40.0), 64, exclude="left") == "right"
+    assert roomiest_direction((60.0, 40.0), 64, exclude="left") == "up"
+    request = EvalRequest(n=3, mode="switch")
+    follows = evaluate_model(StreamGroundTruth(follow=True), request, log=lambda _: None)
+    for split in ("seen", "held_out"):
+        assert follows["splits"][split]["rates"]["all"] == 1.0, follows["splits"][split]["clips"]
+    assert follows["switch"] == {"frames": 45, "switch_frame": 21, "chunk_frames": 12}
+    assert "| after_ok |" in format_table(follows)
+    ignores = evaluate_model(StreamGroundTruth(follow=False), request, log=lambda _: None)
+    for split in ("seen", "held_out"):
+        rates = ignores["splits"][split]["rates"]
+        assert rates["before_ok"] == 1.0 and rates["after_ok"] == 0.0, ignores["splits"][split]["clips"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MODES = ("t2v", "i2v", "stream")
+MODES = ("t2v", "i2v", "stream", "switch")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class EvalRequest:
         default="t2v",
         metadata={
             "help": "how clips are made: t2v, the pipeline's sampler; i2v, the same from each clip's rendered "
-            "first frame; stream, chunk by chunk through the streaming cache"
+            "first frame; stream, chunk by chunk through the streaming cache; switch, streams that switch "
+            "each prompt to another direction and check the motion one chunk later (eval/switch.py)"
         },
     )
 

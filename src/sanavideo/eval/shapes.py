@@ -73,8 +73,11 @@ class ShapesReport:
     end_span: float  # max centroid span of x or y over the last second
     motion_measured: str
     objects_per_frame: tuple[int, int]  # (min, max) over frames
+    one_object_fraction: float  # frames with exactly one object
     area_range: tuple[float, float]  # (min, max) object area / median area over frames
+    area_within_30pct: float  # frames whose object area is within 30% of the median area
     colour_stable_fraction: float
+    last_centroid: tuple[float, float]  # (x, y) of the main object in the last frame, pixels; nan if none
     # checks
     background_ok: bool = False
     colour_ok: bool | None = None
@@ -284,6 +287,7 @@ def evaluate_clip(
     area_range = (float("nan"), float("nan"))
     if all_present and median_area > 0:
         area_range = (float(main_area.min() / median_area), float(main_area.max() / median_area))
+    near_median = present & (np.abs(main_area - median_area) <= 0.3 * median_area)
     stable_colour = float(np.mean(frame_votes == palette_names.index(colour_name))) if colour_name else 0.0
 
     report = ShapesReport(
@@ -301,8 +305,11 @@ def evaluate_clip(
         end_span=end_span,
         motion_measured=motion_measured,
         objects_per_frame=(int(objects.min()), int(objects.max())),
+        one_object_fraction=float(np.mean(objects == 1)),
         area_range=area_range,
+        area_within_30pct=float(np.mean(near_median)),
         colour_stable_fraction=stable_colour,
+        last_centroid=(float(centroids[-1, 0]), float(centroids[-1, 1])),
         notes=notes,
     )
     report.background_ok = bg_name == spec.background
