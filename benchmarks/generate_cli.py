@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vae_decode import cpu_model
+from report import machine, publish
 
 STARTUP = "from sanavideo.pipeline import SanaVideoPipeline\nSanaVideoPipeline.from_pretrained()\n"
 
@@ -48,7 +47,6 @@ def summary(values: list[float], unit: str, digits: int) -> str:
 
 
 def main() -> None:
-    import torch
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--prompt", default="a red circle moves right")
@@ -67,7 +65,7 @@ def main() -> None:
             starts.append(timed_process([sys.executable, "-c", STARTUP], tmp))
     table = (
         f"### `sanavideo generate`, start-up included, CPU ({datetime.date.today().isoformat()})\n\n"
-        f"Machine: {cpu_model()}, {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}. "
+        f"Machine: {machine()}. "
         f'`python -m sanavideo generate "{a.prompt}"` with the embedded model\'s defaults (33 frames at 64x64, '
         "its sampler and guidance, mp4 written), each run a fresh process; start-up = a fresh process that "
         "imports the pipeline and loads the model. Median of "
@@ -77,10 +75,7 @@ def main() -> None:
         f"| start-up (import + load) | {summary([w for w, _ in starts], 's', 2)} | "
         f"{summary([m for _, m in starts], 'MB', 0)} |\n"
     )
-    print(table)
-    if a.write:
-        with open(a.write, "a") as f:
-            f.write("\n" + table)
+    publish(table, a.write)
 
 
 if __name__ == "__main__":

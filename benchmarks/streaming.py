@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from report import machine, publish
+
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -159,8 +161,6 @@ def main() -> None:
         print(json.dumps(out))
         return
 
-    import torch
-
     rows = []
     for kind in ("pipeline", "state", "softmax-kv"):
         for seconds in args.seconds:
@@ -188,11 +188,10 @@ def main() -> None:
             rows.append(row)
 
     date = datetime.date.today().isoformat()
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
     lines = [
         f"### Streaming long video, CPU ({date})",
         "",
-        f"Machine: {machine}. Model: {args.model or 'the embedded default (shapes-tiny)'}, its streaming "
+        f"Machine: {machine()}. Model: {args.model or 'the embedded default (shapes-tiny)'}, its streaming "
         'options (chunk size, steps, window); prompt "a red circle bounces around", batch 1, float32. '
         "Per-chunk times are medians over the first ten chunks (after the first) and the last ten. "
         "`pipeline` = `SanaVideoPipeline.stream` including the streaming VAE decode; `state` = the transformer "
@@ -214,10 +213,7 @@ def main() -> None:
             f"{r['last10_ms']:.0f} | {r['peak_mb']:.0f} | {fps} |"
         )
     table = "\n".join(lines) + "\n"
-    print(table)
-    if args.write:
-        with open(args.write, "a") as f:
-            f.write(table + "\n")
+    publish(table, args.write)
     if args.plot:
         import matplotlib
 

@@ -15,7 +15,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -23,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import machine, publish
 
 
 def rss_mb() -> float:
@@ -123,11 +124,10 @@ def main() -> None:
     tokens = args.frames * (args.height // 2) * (args.width // 2)
     speedup = results["diffusers"]["median_s"] / results["ours"]["median_s"]
     date = datetime.date.today().isoformat()
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
     lines = [
         f"### Transformer forward, CPU ({date})",
         "",
-        f"Machine: {machine}. Width 2240 (20 heads x 112), {args.layers} layers, latent (16, {args.frames}, "
+        f"Machine: {machine()}. Width 2240 (20 heads x 112), {args.layers} layers, latent (16, {args.frames}, "
         f"{args.height}, {args.width}) = {tokens} tokens, 300 caption tokens, float32, batch 1, inference mode; "
         f"median of {args.repeats} forwards after one warm-up; each implementation in its own process. "
         f"Relative L2 difference of the outputs: {rel:.1e}. Script: `benchmarks/transformer_forward.py`.",
@@ -140,10 +140,7 @@ def main() -> None:
         lines.append(f"| {impl} | {r['median_s']:.3f} | {r['peak_mb']:.0f} | {r['activation_peak_mb']:.0f} |")
     lines += ["", f"Speed-up of ours over diffusers: **{speedup:.2f}x**.", ""]
     table = "\n".join(lines)
-    print(table)
-    if args.write:
-        with open(args.write, "a") as f:
-            f.write(table + "\n")
+    publish(table, args.write)
 
 
 if __name__ == "__main__":

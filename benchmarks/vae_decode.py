@@ -12,19 +12,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import time
 from pathlib import Path
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from report import machine, publish
 
 
 def best_time(fn, repeats: int) -> float:
@@ -70,7 +61,6 @@ def measure(folder: Path, frames: int, size: int, chunk: int, repeats: int) -> d
 
 
 def main() -> None:
-    import torch
 
     from sanavideo.pipeline import DEFAULT_MODEL_DIR
 
@@ -86,7 +76,7 @@ def main() -> None:
     rows = [measure(f, a.frames, a.size, a.chunk, a.repeats) for f in folders]
     header = (
         f"### Streaming VAE decode, CPU ({datetime.date.today().isoformat()})\n\n"
-        f"Machine: {cpu_model()}, {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads. "
+        f"Machine: {machine()}. "
         f"One {a.frames}-frame clip at {a.size}x{a.size} from random latents, float32, inference mode, best of "
         f"{a.repeats} after a warm-up. `diffusers` = `AutoencoderKLWan.decode` (one decoder call per latent frame); "
         f"`chunked` = `WanCausalDecoder` fed chunks of {a.chunk} latent frames as `generate --stream` decodes them "
@@ -99,11 +89,7 @@ def main() -> None:
         f"{r['chunked_fps']:.0f} | {r['chunked_fps'] / r['diffusers_fps']:.2f}x | {r['max_abs_diff']:.1e} |\n"
         for r in rows
     ]
-    table = header + "".join(lines)
-    print(table)
-    if a.write:
-        with open(a.write, "a") as f:
-            f.write("\n" + table)
+    publish(header + "".join(lines), a.write)
 
 
 if __name__ == "__main__":
