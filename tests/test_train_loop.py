@@ -271,6 +271,20 @@ def test_max_seconds_stops_early_and_still_checkpoints(tmp_path):
     assert Path(result.checkpoint).is_dir()
 
 
+def test_resume_takes_the_learning_rate_of_its_config(tmp_path):
+    """A resumed run with a changed optim.lr trains at the new rate from the restored point of the warm-up
+    (not at the rate stored in the checkpoint's optimizer)."""
+    args = make_args(tmp_path, max_steps=2, checkpoint_every=2, log_every=1)
+    train(args)
+    train(make_args(tmp_path, max_steps=4, checkpoint_every=2, log_every=1, resume="auto", optim__lr=1e-4))
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    lr = {r["step"]: r["lr"] for r in records}
+    warmup = args.optim.warmup_steps
+    # logged after the step's schedule update: the rate of step s + 1, base x (s + 1 + 1) / warm-up
+    assert lr[2] == pytest.approx(2e-3 * 3 / warmup)
+    assert lr[3] == pytest.approx(1e-4 * 4 / warmup) and lr[4] == pytest.approx(1e-4 * 5 / warmup)
+
+
 def test_resume_restores_rng_from_plain_tensors_and_never_unpickles(tmp_path):
     """The RNG state is a safetensors file; a checkpoint whose pickles would run code cannot run it."""
     import random

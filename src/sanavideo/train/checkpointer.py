@@ -114,9 +114,21 @@ class Checkpointer:
 
     def restore(self, resume_from: Path, state: dict, global_batch: int) -> tuple[int, tuple[int, int]]:
         """Load the optimizer, schedule, EMA and RNG of a checkpoint into the (sharded) run; returns its
-        step and data position. A different world size or global batch is allowed, with a warning."""
+        step and data position. A different world size or global batch is allowed, with a warning. The
+        learning rates are this run's config's (a changed `optim.lr` / `text_encoder.lr` applies from the
+        resumed step on, at the restored point of the schedule), not the checkpoint's."""
+        config_lrs = [group["initial_lr"] for group in self.optimizer.param_groups]
         D.load_optimizer_state(self.modules, self.optimizer, load_plain_torch(resume_from / "optimizer.pt"))
         self.scheduler.load_state_dict(state["scheduler"])
+        if list(self.scheduler.base_lrs) != config_lrs:
+            log.info(
+                "learning rates %s from the config (the checkpoint had %s)",
+                config_lrs,
+                self.scheduler.base_lrs,
+            )
+        self.scheduler.base_lrs = config_lrs
+        for group, base, factor in zip(self.optimizer.param_groups, config_lrs, self.scheduler.lr_lambdas):
+            group["initial_lr"], group["lr"] = base, base * factor(self.scheduler.last_epoch)
         if self.ema is not None:
             self.ema.load_full_state_dict(ckpt.load_safetensors(resume_from / "ema.safetensors"))
         if (resume_from / ckpt.RNG_FILE).is_file():
