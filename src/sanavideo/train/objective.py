@@ -48,7 +48,7 @@ def chunk_sigmas(
     scaled (upstream `respace`, incremental chunk timesteps): the last chunk's integer timestep index is
     logit-normal, each earlier one is floor(U(0,1) x the next one's index), and only then are the indices turned
     into sigmas with the flow shift; sorted: K independent logit-normal sigmas, sorted; shared: one sigma for
-    all chunks. `shared` (B,) bool: rows that take the last chunk's logit-normal sigma for every chunk whatever
+    all chunks. `shared` (B,) bool: rows that take the last chunk's sigma for every chunk whatever
     the mode (`ObjectiveArgs.shared_prob`).
     """
     B, K = normals.shape
