@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sanavideo.model.layers import RMSNorm
-from sanavideo.model.ops import LinearAttention, linear
+from sanavideo.model.ops import LinearAttention
 from sanavideo.model.rope import apply_rope
 
 
@@ -105,7 +105,7 @@ class LinearSelfAttention(nn.Module):
         history: AttentionState | None = None,
     ) -> tuple[torch.Tensor, AttentionState]:
         B, N, D = x.shape
-        q, k, v = linear(self.qkv, x).chunk(3, dim=-1)
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
         q, k = self.q_norm(q), self.k_norm(k)  # RMSNorm across all heads, before the head split
         # (B, N, D) -> (B, N, H, d)
         q, k, v = (t.reshape(B, N, self.heads, self.head_dim) for t in (q, k, v))
@@ -113,7 +113,7 @@ class LinearSelfAttention(nn.Module):
         attend = self.linear_attention_kernel or rotary_linear_attention
         out, own = attend(q, k, v, rope, chunk_tokens, self.attn_eps, history)
         out = out.reshape(B, N, D).to(x.dtype)  # (B, N, H, d) -> (B, N, D)
-        return linear(self.proj, out), own
+        return self.proj(out), own
 
 
 class CrossAttention(nn.Module):
@@ -135,10 +135,10 @@ class CrossAttention(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         """x (B, N, D) video tokens, y (B, L, D) caption tokens, bias (B, 1, 1, L) additive or None."""
         B, N, D = x.shape
-        q = self.q_norm(linear(self.q_linear, x))
-        k, v = linear(self.kv_linear, y).chunk(2, dim=-1)
+        q = self.q_norm(self.q_linear(x))
+        k, v = self.kv_linear(y).chunk(2, dim=-1)
         k = self.k_norm(k)
         # (B, n, D) -> (B, H, n, d)
         q, k, v = (t.reshape(B, -1, self.heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return linear(self.proj, out.transpose(1, 2).reshape(B, N, D))  # (B, H, N, d) -> (B, N, D)
+        return self.proj(out.transpose(1, 2).reshape(B, N, D))  # (B, H, N, d) -> (B, N, D)

@@ -12,8 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sanavideo.model.ops import linear
-
 
 class RMSNorm(nn.Module):
     """weight * x / sqrt(mean(x^2) + eps), computed in float32 and cast back to the input dtype."""
@@ -60,7 +58,7 @@ class CaptionMLP(nn.Module):
         self.fc2 = nn.Linear(hidden, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return linear(self.fc2, self.act(linear(self.fc1, x)))
+        return self.fc2(self.act(self.fc1(x)))
 
 
 class CaptionEmbedder(nn.Module):

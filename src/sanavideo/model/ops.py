@@ -2,7 +2,6 @@
 the tokens are split across devices, kept apart so that a GPU kernel or a sequence-parallel wrapper plugs in
 without editing the model files.
 
-- `linear(module, x)`: a token-wise linear layer. CPU float32 inference runs it as a 1x1 convolution.
 - `LinearAttention`: the contract of block-causal ReLU linear attention with RoPE. It takes the features
   `q, k, v` (phi already applied to q and k) and the rotation table, and applies the rotation itself, so
   a fused kernel never materialises the rotated copies. The reference is
@@ -17,29 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
     from sanavideo.model.attention import AttentionState
-
-
-def linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """`module(x)` for a linear layer on tokens (B, N, D_in). In CPU float32 inference a plain nn.Linear runs
-    as a 1x1 convolution on a channels-last view: oneDNN's convolution is about twice as fast as torch's CPU
-    GEMM on the machines measured (docs/benchmarks.md). Elsewhere, and for wrapped layers (LoRA), it is
-    the module's own forward."""
-    if (
-        type(module) is not nn.Linear
-        or x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or torch.is_grad_enabled()
-    ):
-        return module(x)
-    B, N, D = x.shape
-    view = x.reshape(B, N, 1, D).permute(0, 3, 1, 2)  # (B, N, D) -> (B, D, N, 1) channels-last
-    out = F.conv2d(view, module.weight[:, :, None, None], module.bias)
-    return out.permute(0, 2, 3, 1).reshape(B, N, -1)  # (B, D_out, N, 1) -> (B, N, D_out)
 
 
 class LinearAttention(Protocol):

@@ -26,7 +26,7 @@ from sanavideo.config import ModelConfig
 from sanavideo.model.attention import AttentionState, CrossAttention, LinearSelfAttention
 from sanavideo.model.cache import StreamingCache
 from sanavideo.model.layers import CaptionEmbedder, MixFFN, RMSNorm, TimestepEmbedder
-from sanavideo.model.ops import BlockContext, linear
+from sanavideo.model.ops import BlockContext
 from sanavideo.model.rope import rope_rotation
 
 
@@ -118,7 +118,7 @@ class FinalLayer(nn.Module):
         # (B, T, D) -> 2 x (B, T, 1, D)
         shift, scale = (self.scale_shift_table[None, None] + t_emb[:, :, None]).unsqueeze(2).unbind(3)
         x = self.norm_final(x).reshape(B, frames, N // frames, D) * (1 + scale) + shift
-        return linear(self.linear, x.reshape(B, N, D).to(self.linear.weight.dtype))
+        return self.linear(x.reshape(B, N, D).to(self.linear.weight.dtype))
 
 
 class SanaVideoTransformer(nn.Module):
