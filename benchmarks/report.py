@@ -9,13 +9,19 @@ from pathlib import Path
 
 
 def cpu_model() -> str:
+    """The model name with the CPU family and model numbers: VMs often report a bare "AMD EPYC", and the
+    numbers tell the generation (family 25 model 17: Zen 4)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    name = fields.get("model name") or platform.processor() or "unknown"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def machine() -> str:
