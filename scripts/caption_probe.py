@@ -26,24 +26,20 @@ import torch
 from safetensors.torch import load_file
 
 from sanavideo.data.shapes import MOTIONS, PALETTE_NAMES, SHAPES, caption, render, sample_spec
+from sanavideo.loading import DEFAULT_MODEL_DIR
 from sanavideo.pipeline import SanaVideoPipeline
-
-EMBEDDED = Path(__file__).resolve().parents[1] / "src/sanavideo/assets/shapes-tiny"
+from sanavideo.train.checkpoint import split_ema
 
 
 def load(model: str | None, raw: bool) -> SanaVideoPipeline:
     if model is None or not (Path(model) / "ema.safetensors").is_file():
-        return SanaVideoPipeline.from_pretrained(model or EMBEDDED)
-    pipe = SanaVideoPipeline.from_pretrained(EMBEDDED)
+        return SanaVideoPipeline.from_pretrained(model or DEFAULT_MODEL_DIR)
+    pipe = SanaVideoPipeline.from_pretrained(DEFAULT_MODEL_DIR)
     if raw:
         transformer = load_file(f"{model}/model.safetensors")
         text = load_file(f"{model}/text_encoder.safetensors")
     else:
-        ema = load_file(f"{model}/ema.safetensors")
-        transformer = {
-            k.removeprefix("transformer."): v for k, v in ema.items() if k.startswith("transformer.")
-        }
-        text = {k.removeprefix("text_encoder."): v for k, v in ema.items() if k.startswith("text_encoder.")}
+        transformer, text = split_ema(load_file(f"{model}/ema.safetensors"))
     for module, weights in ((pipe.transformer, transformer), (pipe.text_encoder.model, text)):
         dtype = next(module.parameters()).dtype
         module.load_state_dict({k: v.to(dtype) for k, v in weights.items()}, strict=True)

@@ -31,6 +31,17 @@ STATE_FILE = "trainer_state.json"
 RNG_FILE = "rng.safetensors"
 
 
+def split_ema(ema: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """An `ema.safetensors` state (keys `transformer.*`, `text_encoder.*`) -> (transformer, text encoder) weights
+    under their modules' own key names."""
+    parts: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] = ({}, {})
+    for key, value in ema.items():
+        for part, prefix in zip(parts, ("transformer.", "text_encoder.")):
+            if key.startswith(prefix):
+                part[key.removeprefix(prefix)] = value
+    return parts
+
+
 def checkpoint_root(output_dir: str | Path) -> Path:
     return Path(output_dir) / "checkpoints"
 

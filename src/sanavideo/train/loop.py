@@ -440,9 +440,7 @@ def _export(args: TrainArgs, info: D.DistInfo, checkpointer: Checkpointer) -> st
 def _write_export(
     args: TrainArgs, modules: Modules, full: dict, null_caption: torch.Tensor, lora_cfg, tmp: Path
 ) -> None:
-    prefix_t, prefix_te = "transformer.", "text_encoder."
-    ema_t = {k[len(prefix_t) :]: v for k, v in full["ema"].items() if k.startswith(prefix_t)}
-    ema_te = {k[len(prefix_te) :]: v for k, v in full["ema"].items() if k.startswith(prefix_te)}
+    ema_t, ema_te = ckpt.split_ema(full["ema"])
     if lora_cfg is not None:
         from sanavideo.train.lora import lora_state_dict, save_lora
 
