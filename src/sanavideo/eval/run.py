@@ -13,7 +13,7 @@ import torch
 from sanavideo.data.shapes import HELD_OUT, ClipSpec, caption, render, sample_spec
 from sanavideo.eval.requests import MODES, EvalRequest
 from sanavideo.eval.shapes import CHECKS, evaluate_clip, pass_rates
-from sanavideo.eval.switch import evaluate_switches
+from sanavideo.eval.switch import evaluate_switches, stream_clip
 
 CLIP_MODES = ("t2v", "i2v", "stream")  # the modes whose clips `generate` makes (switch: eval/switch.py)
 
@@ -56,9 +56,9 @@ def generate(
     """uint8 (frames, H, W, 3); i2v starts from `spec`'s rendered first frame at the model's default size."""
     if mode not in CLIP_MODES:
         raise ValueError(f"generate makes a clip in one of the modes {CLIP_MODES}, got {mode!r}")
-    generator = torch.Generator().manual_seed(seed)
     if mode == "stream":
-        return np.concatenate(list(pipe.stream(prompt, frames=frames, generator=generator)))
+        return stream_clip(pipe, prompt, frames, seed)
+    generator = torch.Generator().manual_seed(seed)
     extra = {}
     if mode == "i2v":
         extra["image"] = render(spec, 1, pipe.options.height)[0]  # (H, W, 3)

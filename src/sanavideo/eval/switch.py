@@ -51,7 +51,8 @@ def roomiest_direction(centroid: tuple[float, float], size: int, exclude: str) -
     return max((d for d in DIRECTIONS if d != exclude), key=lambda d: room[d])
 
 
-def _stream(pipe, prompt, frames: int, seed: int) -> np.ndarray:
+def stream_clip(pipe, prompt, frames: int, seed: int) -> np.ndarray:
+    """uint8 (frames, H, W, 3) streamed from `prompt` (a string or a timeline of (frame, prompt) switches)."""
     generator = torch.Generator().manual_seed(seed)
     return np.concatenate(list(pipe.stream(prompt, frames=frames, generator=generator)))
 
@@ -74,12 +75,12 @@ def evaluate_switches(pipe, request: EvalRequest, specs, log=print, sheet_rows: 
                 spec = replace(spec, motion="right")
             text_rng = np.random.default_rng(request.seed * 1000 + i)
             prompt_a = caption(spec, text_rng, motion_score=False)
-            alone = _stream(pipe, prompt_a, switch, seed)  # (S, H, W, 3)
+            alone = stream_clip(pipe, prompt_a, switch, seed)  # (S, H, W, 3)
             before = evaluate_clip(alone[switch - WINDOW :], prompt_a)
             direction = roomiest_direction(before.last_centroid, alone.shape[2], spec.motion)
             spec_b = replace(spec, motion=direction, speed="normal")
             prompt_b = caption(spec_b, text_rng, motion_score=False)
-            video = _stream(pipe, [(0, prompt_a), (switch, prompt_b)], total, seed)
+            video = stream_clip(pipe, [(0, prompt_a), (switch, prompt_b)], total, seed)
             if not np.array_equal(video[:switch], alone):
                 raise RuntimeError("the stream before the switch differs from the stream of A alone")
             after = evaluate_clip(video[switch + chunk : switch + chunk + WINDOW], prompt_b)
