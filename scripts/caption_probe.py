@@ -4,7 +4,7 @@
 
 MODEL: a model folder (the embedded default if omitted: `sanavideo.assets`), or a training checkpoint folder
 (`.../checkpoints/step-N`, its EMA weights on top of the embedded folder's VAE and tokenizer; `--raw` for the
-raw weights). Prints three measurements, each on fixed seeds so that two models compare:
+raw weights). Prints four measurements, each on fixed seeds so that two models compare:
 
 1. the flow loss of rendered clips at each sigma with the clip's own caption and with its motion / colour /
    shape swapped or the caption empty (same clip, same noise): a word group the model reads raises the loss

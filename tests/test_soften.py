@@ -10,7 +10,7 @@ from sanavideo.model import SanaVideoTransformer
 from sanavideo.train.soften import soften_cross_attention
 
 
-def _identity_proj(attn) -> None:
+def _sharp_heads_and_identity_proj(attn) -> None:
     with torch.no_grad():
         attn.proj.weight.copy_(torch.eye(attn.proj.weight.shape[0]))
         attn.proj.bias.zero_()
@@ -21,7 +21,7 @@ def test_a_softened_head_attends_evenly_to_the_real_tokens_and_the_others_are_un
     torch.manual_seed(0)
     model = SanaVideoTransformer(get_preset("tiny"))
     attn = model.blocks[0].cross_attn
-    _identity_proj(attn)
+    _sharp_heads_and_identity_proj(attn)
     H, d = attn.heads, attn.head_dim
     x, y = torch.randn(2, 6, H * d), torch.randn(2, 5, H * d)
     real = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
