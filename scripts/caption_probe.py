@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from safetensors.torch import load_file
 from sanavideo.data.shapes import MOTIONS, PALETTE_NAMES, SHAPES, caption, render, sample_spec
 from sanavideo.loading import DEFAULT_MODEL_DIR
 from sanavideo.pipeline import SanaVideoPipeline
+from sanavideo.pixels import from_uint8
 from sanavideo.train.checkpoint import split_ema
 
 
@@ -74,7 +76,7 @@ def swap_losses(pipe: SanaVideoPipeline, clips: int, sigmas: list[float]) -> dic
         captions["own"] = caption(spec, np.random.default_rng(i), motion_score=False)
         captions["empty"] = ""
         # (T, H, W, 3) uint8 -> (1, 3, T, H, W) in [-1, 1]
-        pixels = torch.from_numpy(render(spec, 33, pipe.options.height)).float().div(127.5).sub(1)
+        pixels = from_uint8(torch.from_numpy(render(spec, 33, pipe.options.height)))
         x0 = pipe.vae.encode(pixels.permute(3, 0, 1, 2)[None]).float()
         rows = {k: [] for k in captions}
         for sigma in sigmas:
@@ -90,10 +92,7 @@ def swap_losses(pipe: SanaVideoPipeline, clips: int, sigmas: list[float]) -> dic
 
 def pure_noise(pipe: SanaVideoPipeline, batch: int, seed: int) -> torch.Tensor:
     """(batch, C, F, H, W) standard normal latents of a default-size clip."""
-    vae, opts = pipe.vae, pipe.options
-    f = (opts.frames - 1) // vae.temporal_stride + 1
-    h, w = opts.height // vae.spatial_stride, opts.width // vae.spatial_stride
-    shape = (batch, pipe.transformer.config.in_channels, f, h, w)
+    shape = (batch, *pipe.check_size().latent_shape)
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
 
 
@@ -116,6 +115,18 @@ def first_step_differences(pipe: SanaVideoPipeline, noises: int = 8) -> dict[str
     }
 
 
+@contextmanager
+def cross_attention_hooks(pipe: SanaVideoPipeline, make_hook):
+    """`make_hook(block_index)` registered as a forward hook on every block's cross-attention meanwhile."""
+    blocks = pipe.transformer.blocks
+    handles = [b.cross_attn.register_forward_hook(make_hook(i)) for i, b in enumerate(blocks)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def attention_shares(pipe: SanaVideoPipeline, prompt: str, sigma: float = 1.0) -> list[np.ndarray]:
     """Per block: (L,) share of cross-attention on each real caption token."""
     shares: list[np.ndarray] = []
@@ -132,12 +143,8 @@ def attention_shares(pipe: SanaVideoPipeline, prompt: str, sigma: float = 1.0) -
             logits = logits + bias
         shares.append(logits.softmax(-1).mean(dim=(0, 1, 2)).numpy())
 
-    handles = [block.cross_attn.register_forward_hook(hook) for block in pipe.transformer.blocks]
-    try:
+    with cross_attention_hooks(pipe, lambda _i: hook):
         velocity(pipe, pure_noise(pipe, 4, 1), sigma, prompt)
-    finally:
-        for h in handles:
-            h.remove()
     return shares
 
 
@@ -156,14 +163,10 @@ def direction_information(pipe: SanaVideoPipeline) -> list[tuple[float, float]]:
 
         return record
 
-    handles = [b.cross_attn.register_forward_hook(hook(i)) for i, b in enumerate(pipe.transformer.blocks)]
-    try:
-        noise = pure_noise(pipe, 2, 0)
+    noise = pure_noise(pipe, 2, 0)
+    with cross_attention_hooks(pipe, hook):
         for c, s, d in itertools.product(colours, shapes, directions):
             velocity(pipe, noise, 1.0, f"a {c} {s} moves {d} on a black background")
-    finally:
-        for h in handles:
-            h.remove()
     result = []
     for i in sorted(outputs):
         x = torch.stack(outputs[i]).view(len(colours), len(shapes), len(directions), -1)
