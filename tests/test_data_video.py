@@ -181,6 +181,12 @@ def test_precompute_skips_broken_clips_and_training_reads_the_cache(clips, encod
         ValueError, match="no clip of .* has a motion score in \\[8, inf\\] \\(1 of 4 have one\\)"
     ):
         load_cache(out, motion_score_min=8)
+    # a curriculum's sub-world: captions matching a regular expression, case-insensitive
+    assert sorted(load_cache(out, caption_pattern="RED circle").captions) == [
+        c for c in sorted(data.captions) if "red circle" in c
+    ]
+    with pytest.raises(ValueError, match="no caption of 4 clips in .* matches 'green'"):
+        load_cache(out, caption_pattern="green")
 
     from sanavideo.train import TrainArgs, train
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,12 +114,17 @@ class LatentSet:
 
 
 def load_cache(
-    cache_dir: str | Path, motion_score_min: float | None = None, motion_score_max: float | None = None
+    cache_dir: str | Path,
+    motion_score_min: float | None = None,
+    motion_score_max: float | None = None,
+    caption_pattern: str | None = None,
 ) -> LatentSet:
     """Read a precomputed cache folder into memory (CPU).
 
     motion_score_min / _max: keep only clips whose motion score (recorded at precompute) lies in the range, as
-    upstream filters its training clips; with either bound set, clips without a score are left out too."""
+    upstream filters its training clips; with either bound set, clips without a score are left out too.
+    caption_pattern: keep only clips whose caption matches this regular expression (`re.search`, case-insensitive),
+    e.g. a sub-world of a curriculum."""
     from sanavideo.fsutil import load_safetensors
 
     cache_dir = Path(cache_dir)
@@ -140,6 +146,13 @@ def load_cache(
                 f"no clip of {cache_dir} has a motion score in [{low}, {high}] "
                 f"({sum(e.get('motion_score') is not None for e in entries)} of {len(entries)} have one)"
             )
+        entries = kept
+    if caption_pattern is not None:
+        pattern = re.compile(caption_pattern, re.IGNORECASE)
+        kept = [e for e in entries if pattern.search(e["caption"])]
+        log.info("caption pattern %r: %d of %d clips kept", caption_pattern, len(kept), len(entries))
+        if not kept:
+            raise ValueError(f"no caption of {len(entries)} clips in {cache_dir} matches {caption_pattern!r}")
         entries = kept
     for entry in entries:
         tensors = load_safetensors(cache_dir / entry["file"])

@@ -69,6 +69,8 @@ class DataArgs:
     # keep only clips whose motion score lies in [min, max] (upstream's filter; None: no bound)
     motion_score_min: float | None = None
     motion_score_max: float | None = None
+    # keep only clips whose caption matches this regular expression (case-insensitive; a curriculum's sub-world)
+    caption_pattern: str | None = None
 
 
 @dataclass

@@ -143,7 +143,7 @@ def build_data(args: TrainArgs, info: D.DistInfo) -> tuple[LatentSet, int]:
         D.barrier(info)
     from sanavideo.data.latents import load_cache  # cache_dir is set: _setup refused "no data" up front
 
-    data = load_cache(cache_dir, d.motion_score_min, d.motion_score_max)
+    data = load_cache(cache_dir, d.motion_score_min, d.motion_score_max, d.caption_pattern)
     skipped = json.loads((Path(cache_dir) / "index.json").read_text()).get("skipped", 0)
     return data, int(skipped)
 
