@@ -41,6 +41,20 @@ def test_generate_mp4(model, tmp_path):
     assert frames.shape == (5, 32, 32, 3) and fps == pytest.approx(12)  # fps from the model's options
 
 
+def test_chunk_frames_without_stream(model, tmp_path):
+    """--chunk-frames outside --stream samples block-causally (the pipeline's chunk_frames)."""
+    fast = [*FAST[:1], "9", *FAST[2:]]  # 9 frames: 3 latent frames
+    videos = []
+    for extra in ([], [], ["--chunk-frames", "1"]):  # PNG frames: lossless and deterministic, unlike mp4
+        out = tmp_path / f"run{len(videos)}" / "clip.png"
+        out.parent.mkdir()
+        assert main(["generate", "a red circle", "-o", str(out), "--model", str(model), *fast, *extra]) == 0
+        videos.append(np.stack([np.asarray(Image.open(f)) for f in sorted(out.parent.glob("clip_*.png"))]))
+    assert videos[0].shape == (9, 32, 32, 3)
+    np.testing.assert_array_equal(videos[0], videos[1])
+    assert np.abs(videos[0].astype(int) - videos[2].astype(int)).max() > 0
+
+
 def test_image_to_video_gif(model, tmp_path):
     image = tmp_path / "first.png"
     Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(image)

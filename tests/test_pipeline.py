@@ -209,6 +209,34 @@ def test_output_types_and_batch(tiny_folders):
     torch.testing.assert_close(single[0], latents[1], rtol=1e-4, atol=1e-4)
 
 
+def test_block_causal_sampling(tiny_folders, tmp_path):
+    """chunk_frames: the model attends block-causally while sampling, as a block-causally trained model did in
+    training: a chunk's result does not depend on later chunks' noise, unlike full attention's."""
+    pipe = SanaVideoPipeline.from_pretrained(tiny_folders["dpm"])
+    kw = dict(height=32, width=32, frames=9, num_inference_steps=3, guidance_scale=2.0, progress=False)
+    noise = torch.randn(1, 4, 3, 4, 4, generator=torch.Generator().manual_seed(0))  # (B, C, F', H', W')
+    other = noise.clone()
+    other[:, :, 1:] = torch.randn(1, 4, 2, 4, 4, generator=torch.Generator().manual_seed(1))
+
+    def sample(latents, **extra):
+        return pipe("a red circle", latents=latents, output_type="latent", **kw, **extra).frames
+
+    causal, causal_other = sample(noise, chunk_frames=1), sample(other, chunk_frames=1)
+    torch.testing.assert_close(causal[:, :, :1], causal_other[:, :, :1], rtol=0, atol=1e-6)
+    full, full_other = sample(noise), sample(other)
+    assert (full[:, :, :1] - full_other[:, :, :1]).abs().max() > 1e-3
+    assert (causal - full).abs().max() > 1e-3
+    # the model's option sets the default
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_folders["dpm"], folder)
+    spec = json.loads((folder / "sanavideo.json").read_text()) if (folder / "sanavideo.json").is_file() else {}
+    spec.setdefault("options", {})["chunk_frames"] = 1
+    (folder / "sanavideo.json").write_text(json.dumps(spec))
+    pipe = SanaVideoPipeline.from_pretrained(folder)
+    assert pipe.options.chunk_frames == 1
+    torch.testing.assert_close(sample(noise), causal)
+
+
 def test_options_from_sanavideo_json(tiny_folders, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(tiny_folders["dpm"], folder)
@@ -381,6 +409,7 @@ def pipe(tiny_folders):
         (dict(num_inference_steps=0), r"num_inference_steps must be at least 1, got 0"),
         (dict(output_type="mp4"), r"output_type must be one of .* got 'mp4'"),
         (dict(prompt=None), r"exactly one of prompt and prompt_embeds"),
+        (dict(chunk_frames=0), r"chunk_frames must be >= 1, got 0"),
     ],
 )
 def test_bad_inputs(pipe, kwargs, message):

@@ -72,6 +72,13 @@ class GenerationOptions:
         default=6.0, metadata={"help": "classifier-free guidance scale (>= 1; 1 = off)"}
     )
     fps: float = field(default=16.0, metadata={"help": "frames per second of the written video"})
+    chunk_frames: int | None = field(
+        default=None,
+        metadata={
+            "help": "block-causal attention over chunks of N latent frames, as a model trained block-causally "
+            "saw it in training (unset: full attention, SANA-Video's)"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_field_types(self)

@@ -214,12 +214,14 @@ class SanaVideoPipeline:
         motion_score: int | None = None,
         sampler: str | SamplerConfig | None = None,
         latents: torch.Tensor | None = None,
+        chunk_frames: int | None = None,
         progress: bool = True,
     ) -> SanaVideoPipelineOutput:
         """Generate videos. Keyword arguments follow `diffusers.SanaVideoPipeline`; `None` means the model's
         default (`self.options`). `motion_score` appends `" motion score: N."` to the prompts; `image` turns on
         image-to-video (the image becomes frame 0); `sampler` ("dpm", "euler" or a `SamplerConfig`) overrides
-        the model's sampler; `latents` replaces the initial noise.
+        the model's sampler; `latents` replaces the initial noise; `chunk_frames` samples block-causally over
+        chunks of that many latent frames (the model's option `chunk_frames`; unset: full attention).
         """
         opts = self.options
         steps = int(pick(num_inference_steps, opts.num_inference_steps))
@@ -273,6 +275,7 @@ class SanaVideoPipeline:
             guidance_scale,
             first_frame=first_frame,
             progress=progress,
+            chunk_frames=pick(chunk_frames, opts.chunk_frames),
         )
         if output_type == "latent":
             return SanaVideoPipelineOutput(frames=out)

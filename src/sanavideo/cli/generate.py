@@ -26,8 +26,9 @@ OPTION_FLAGS: dict[str, tuple[str, ...]] = {
     "--guidance": ("guidance_scale", "stream_guidance_scale"),
     "--motion-score": ("motion_score",),
     "--fps": ("fps",),
+    "--chunk-frames": ("chunk_frames", "stream_chunk_frames"),
 }
-STREAM_FLAGS = {"--chunk-frames": "stream_chunk_frames", "--window": "stream_window"}  # --stream only
+STREAM_FLAGS = {"--window": "stream_window"}  # --stream only
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -180,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
             generator=torch.Generator().manual_seed(args.seed + i),
             sampler=args.sampler,
             use_resolution_binning=binning,
+            chunk_frames=args.chunk_frames,
             output_type="np",
         )
         with VideoWriter(out, fps=fps) as writer:

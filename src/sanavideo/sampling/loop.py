@@ -170,13 +170,16 @@ def denoise(
     first_frame: torch.Tensor | None = None,
     progress: bool = True,
     callback: StepCallback | None = None,
+    chunk_frames: int | None = None,
 ) -> torch.Tensor:
     """Integrate the flow ODE from `noise (B, C, F, H, W)` to clean latents.
 
     `uncond` enables CFG with `guidance_scale`; `first_frame (B, C, 1, H, W)` (normalised image latent) turns
     on image-to-video; `callback(step, t, x0)` sees each step's data prediction `x - sigma·v` (only computed
-    when a callback is given). Returns float32 latents.
+    when a callback is given); `chunk_frames` runs the model block-causally over chunks of that many latent
+    frames (None: full attention). Returns float32 latents.
     """
+    model_kwargs = {} if chunk_frames is None else {"chunk_frames": chunk_frames}
     schedule, solver = sampler.build(num_steps)
     x = noise.float().clone()
     batch, num_frames = x.shape[0], x.shape[2]
@@ -189,7 +192,7 @@ def denoise(
         else:
             timestep = t.expand(batch, num_frames).clone()  # (B, F): frame 0 is clean
             timestep[:, 0] = 0.0
-        v = guided_velocity(model, x, timestep, cond, uncond, guidance_scale)
+        v = guided_velocity(model, x, timestep, cond, uncond, guidance_scale, **model_kwargs)
         if callback is not None:
             x0 = x.float() - schedule.sigmas[i].item() * v.float()
             if first_frame is not None:
