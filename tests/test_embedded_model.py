@@ -42,6 +42,19 @@ def test_default_pipeline_generates_and_streams():
     assert sum(len(c) for c in chunks) == 29 and all(c.dtype == np.uint8 for c in chunks)
 
 
+def test_readme_prompt_draws_from_the_first_frame():
+    """The README's prompt at the model's defaults: the circle is there from frame 0. (Sampled with full
+    attention, unlike its block-causal training, the first chunk of this model came out empty.)"""
+    pipe = SanaVideoPipeline.from_pretrained()
+    assert pipe.options.chunk_frames == pipe.options.stream_chunk_frames  # sampled as trained
+    video = pipe(
+        "a red circle moves right", generator=torch.Generator().manual_seed(0), output_type="np", progress=False
+    ).frames[0]
+    distance = np.linalg.norm(video - np.median(video[:, 0], axis=(0, 1)), axis=-1)  # (T, H, W) from the border
+    drawn = (distance > 0.25).sum(axis=(1, 2))  # pixels of each frame that differ from the background
+    assert drawn[:9].min() >= 30, drawn.tolist()
+
+
 def test_diffusers_loads_the_embedded_folder():
     from diffusers import SanaVideoPipeline as DiffusersPipeline
 

@@ -179,6 +179,9 @@ def _write_pipeline_folder(recipe: EmbeddedRecipe, final: Path, vae_dir: Path, t
         "num_inference_steps": 20,
         "guidance_scale": 3.0,
         "fps": 16,
+        # sample block-causally, as trained: with full attention the first chunk came out empty (a red circle
+        # appeared only after half a second in 8 of 8 clips; docs/embedded-model.md)
+        "chunk_frames": chunk,
         "stream_chunk_frames": chunk,
         "stream_steps": 8,
         "stream_window": 2,
