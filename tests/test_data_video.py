@@ -201,6 +201,9 @@ def test_precompute_skips_broken_clips_and_training_reads_the_cache(clips, encod
         }
     )
     assert train(run).steps == 2
+    run.data.caption_pattern = "green"  # the training config's sub-world reaches load_cache
+    with pytest.raises(ValueError, match="matches 'green'"):
+        train(run)
 
 
 def test_training_from_videos_with_a_trainable_text_encoder(clips, encoders, tmp_path):
