@@ -48,9 +48,14 @@ def test_readme_prompt_draws_from_the_first_frame():
     pipe = SanaVideoPipeline.from_pretrained()
     assert pipe.options.chunk_frames == pipe.options.stream_chunk_frames  # sampled as trained
     video = pipe(
-        "a red circle moves right", generator=torch.Generator().manual_seed(0), output_type="np", progress=False
+        "a red circle moves right",
+        generator=torch.Generator().manual_seed(0),
+        output_type="np",
+        progress=False,
     ).frames[0]
-    distance = np.linalg.norm(video - np.median(video[:, 0], axis=(0, 1)), axis=-1)  # (T, H, W) from the border
+    distance = np.linalg.norm(
+        video - np.median(video[:, 0], axis=(0, 1)), axis=-1
+    )  # (T, H, W) from the border
     drawn = (distance > 0.25).sum(axis=(1, 2))  # pixels of each frame that differ from the background
     assert drawn[:9].min() >= 30, drawn.tolist()
 

@@ -229,7 +229,9 @@ def test_block_causal_sampling(tiny_folders, tmp_path):
     # the model's option sets the default
     folder = tmp_path / "model"
     shutil.copytree(tiny_folders["dpm"], folder)
-    (folder / "sanavideo.json").write_text(json.dumps({"options": {"chunk_frames": 1}}))  # the folder has none
+    (folder / "sanavideo.json").write_text(
+        json.dumps({"options": {"chunk_frames": 1}})
+    )  # the folder has none
     pipe = SanaVideoPipeline.from_pretrained(folder)
     assert pipe.options.chunk_frames == 1
     torch.testing.assert_close(sample(noise), causal)
