@@ -43,7 +43,7 @@ def test_generate_mp4(model, tmp_path):
 
 def test_chunk_frames_without_stream(model, tmp_path):
     """--chunk-frames outside --stream samples block-causally (the pipeline's chunk_frames)."""
-    fast = [*FAST[:1], "9", *FAST[2:]]  # 9 frames: 3 latent frames
+    fast = [*FAST, "--frames", "9"]  # the last --frames wins: 9 frames, 3 latent frames
     videos = []
     for extra in ([], [], ["--chunk-frames", "1"]):  # PNG frames: lossless, so equal runs compare equal
         out = tmp_path / f"run{len(videos)}" / "clip.png"
