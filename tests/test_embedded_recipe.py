@@ -3,6 +3,7 @@ writes is the one `sanavideo precompute` writes (loadable, one item per clip, la
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from sanavideo.adapters.vae import load_vae
 from sanavideo.data.latents import load_cache
 from sanavideo.data.shapes import render, render_many, sample_spec
 from sanavideo.data.shapes_text import build_tokenizer
-from sanavideo.train.embedded import EmbeddedRecipe, build_latent_cache
+from sanavideo.train.embedded import CONTINUATION_MAX_SKIP, EmbeddedRecipe, build_latent_cache
 from sanavideo.train.vae import build_vae, render_pool, save_vae, to_model_input
 
 
@@ -29,13 +30,78 @@ def test_latent_cache_of_the_recipe(tmp_path, one_thread):
     pool = torch.from_numpy(render_pool(2, 9, 64, seed=0))
     save_vae(build_vae("test"), vae_dir, pool, torch.device("cpu"), batch=2, frames=9)
     build_tokenizer(model_max_length=16).save_pretrained(str(tmp_path / "text" / "tokenizer"))
-    recipe = EmbeddedRecipe(out=str(tmp_path / "run"), device="cpu", clips=3, frames=9, max_text_length=16)
+    recipe = EmbeddedRecipe(
+        out=str(tmp_path / "run"),
+        device="cpu",
+        clips=3,
+        continuation_clips=2,
+        context_frames=1,
+        frames=9,
+        max_text_length=16,
+    )
 
     cache = build_latent_cache(recipe, vae_dir, tmp_path / "text", log=lambda _: None)
     data = load_cache(cache)
-    assert len(data) == 3 and data.text_len == 16 and data.has("input_ids")
+    assert len(data) == 5 and data.text_len == 16 and data.has("input_ids")
+    # plain clips first, with no history; then the continuations, each with its first latent frame as history
+    assert data.batch(list(range(5)), "cpu").context_frames.tolist() == [0, 0, 0, 1, 1]
     # the first clip is the recipe's first spec (seed + 1), encoded by the saved VAE
     spec = sample_spec(np.random.default_rng(recipe.seed + 1))
     expected = load_vae(vae_dir).encode(to_model_input(render(spec, 9, 64)[None], torch.device("cpu")))
     torch.testing.assert_close(data.batch([0], "cpu").latents, expected.float(), atol=1e-5, rtol=1e-5)
+    # a continuation starts skip_frames into its trajectory (the recipe's rng for continuations: seed + 2)
+    cont_rng = np.random.default_rng(recipe.seed + 2)
+    skip = int(cont_rng.integers(1, CONTINUATION_MAX_SKIP + 1))
+    cont = replace(sample_spec(cont_rng), skip_frames=skip)
+    expected = load_vae(vae_dir).encode(to_model_input(render(cont, 9, 64)[None], torch.device("cpu")))
+    torch.testing.assert_close(data.batch([3], "cpu").latents, expected.float(), atol=1e-5, rtol=1e-5)
     assert Path(cache / "empty_prompt.safetensors").is_file()
+
+
+def test_continuation_history_reaches_the_objective(tmp_path, one_thread, monkeypatch):
+    """Training on the recipe's cache hands each clip's context_frames to add_noise (its history held clean)."""
+    import sanavideo.train.loop as loop
+    from sanavideo.data.shapes_text import build_text_encoder
+    from sanavideo.train import TrainArgs, train
+
+    vae_dir, text_dir = tmp_path / "vae", tmp_path / "text"
+    vae_dir.mkdir()
+    pool = torch.from_numpy(render_pool(2, 9, 64, seed=0))
+    save_vae(build_vae("test"), vae_dir, pool, torch.device("cpu"), batch=2, frames=9)
+    tokenizer = build_tokenizer(model_max_length=16)
+    tokenizer.save_pretrained(str(text_dir / "tokenizer"))
+    build_text_encoder(
+        0, hidden_size=24, num_layers=1, num_heads=2, intermediate_size=32, vocab_size=len(tokenizer)
+    ).save_pretrained(str(text_dir / "text_encoder"))
+    recipe = EmbeddedRecipe(
+        out=str(tmp_path / "run"),
+        device="cpu",
+        clips=2,
+        continuation_clips=2,
+        context_frames=1,
+        frames=9,
+        max_text_length=16,
+    )
+    cache = build_latent_cache(recipe, vae_dir, text_dir, log=lambda _: None)
+    seen = []
+    real = loop.add_noise
+
+    def spy(x0, rnd, chunks, args, **kwargs):
+        seen.append(kwargs["context_frames"].tolist())
+        return real(x0, rnd, chunks, args, **kwargs)
+
+    monkeypatch.setattr(loop, "add_noise", spy)
+    run = TrainArgs.from_dict(
+        {
+            "output_dir": str(tmp_path / "dit"),
+            "max_steps": 1,
+            "export": False,
+            "device": "cpu",
+            "model": {"preset": "tiny"},
+            "text_encoder": {"trainable": True, "path": str(text_dir)},
+            "data": {"cache_dir": str(cache), "batch_size": 4, "max_text_length": 16},
+            "objective": {"chunk_frames": 1},
+        }
+    )
+    assert train(run).steps == 1
+    assert sorted(seen[0]) == [0, 0, 1, 1]

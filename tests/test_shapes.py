@@ -99,6 +99,15 @@ def test_motion_crosses_in_about_three_seconds_and_ping_pongs(motion, axis, sign
     assert abs(trajectory(quick, 9, size)[8, axis] - path[0]) == pytest.approx(2 * abs(path[8] - path[0]))
 
 
+def test_a_continuation_clip_is_a_later_stretch_of_the_same_trajectory():
+    spec = ClipSpec("red", "triangle", "up", start_y=0.9)
+    later = ClipSpec("red", "triangle", "up", start_y=0.9, skip_frames=40)
+    np.testing.assert_array_equal(trajectory(later, 33, 64), trajectory(spec, 73, 64)[40:])
+    np.testing.assert_array_equal(render(later, 33, 64), render(spec, 73, 64)[40:])
+    with pytest.raises(ValueError, match="skip_frames must be >= 0, got -1"):
+        ClipSpec("red", "triangle", "up", skip_frames=-1)
+
+
 def test_bounce_reflects_at_all_walls_and_still_stays():
     spec = ClipSpec("blue", "circle", "bounces", angle_deg=40.0)
     path = trajectory(spec, 400, 64)

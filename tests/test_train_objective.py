@@ -86,6 +86,27 @@ def test_noising_target_and_i2v():
     assert loss[0] == per_frame[0, 1:].mean() and loss[1] == per_frame[1].mean()
 
 
+def test_continuation_rows_hold_their_history_clean_and_out_of_the_loss():
+    """A continuation clip's first chunk is the history a streamed chunk sees: clean at t = 0, no loss; the rest
+    of the row and the other rows are noised as before (i2v rows keep their clean frame 0)."""
+    args = ObjectiveArgs(i2v_prob=0.5)
+    x0 = torch.randn(4, 4, 6, 4, 4)
+    rnd = StepNoise.draw(0, 3, 4, x0.shape[1:], 3, args, torch.device("cpu"))
+    rnd.i2v[:] = torch.tensor([False, True, False, True])
+    plain = add_noise(x0, rnd, [2, 2, 2], args)
+    context = torch.tensor([2, 0, 0, 4])
+    nb = add_noise(x0, rnd, [2, 2, 2], args, context_frames=context)
+    history = torch.arange(6)[None, :] < context[:, None]  # (B, F)
+    assert torch.equal(nb.timestep == 0, history | (torch.arange(6)[None, :] == 0) & rnd.i2v[:, None])
+    assert torch.equal(nb.frame_weight, (nb.timestep > 0).float())
+    assert torch.equal(nb.noisy[0, :, :2], x0[0, :, :2]) and torch.equal(nb.noisy[3, :, :4], x0[3, :, :4])
+    assert torch.equal(nb.timestep[~history], plain.timestep[~history])  # the rest: the same draws
+    assert torch.equal(nb.noisy[1:3], plain.noisy[1:3]) and torch.equal(nb.target, plain.target)
+    for bad in (torch.tensor([6, 0, 0, 0]), torch.tensor([-1, 0, 0, 0]), torch.tensor([1, 0])):
+        with pytest.raises(ValueError, match="context_frames must be"):
+            add_noise(x0, rnd, [2, 2, 2], args, context_frames=bad)
+
+
 def test_shared_rows_take_one_sigma_for_every_chunk_and_leave_the_other_draws_alone():
     """shared_prob: a row drawn shared has the last chunk's logit-normal sigma on all chunks (the text-to-video
     regime); the other rows, and every other draw of the step, are those of shared_prob = 0."""

@@ -38,6 +38,7 @@ EMBEDDED_FLAGS: dict[str, str] = {
     "--device": "device",
     "--seed": "seed",
     "--clips": "clips",
+    "--continuation-clips": "continuation_clips",
     "--vae-clips": "vae_clips",
     "--vae-steps": "vae_steps",
     "--vae-seconds": "vae_seconds",

@@ -2,10 +2,14 @@
 
 On-disk cache layout (written by `sanavideo precompute`, `sanavideo.data.precompute`):
 
-    cache_dir/index.json                 {"version": 1, "items": [{"key", "file", "shape", "caption"}], ...}
+    cache_dir/index.json                 {"version": 1, "items": [{"key", "file", "shape", "caption",
+                                         "motion_score", "context_frames" (optional, default 0)}], ...}
     cache_dir/items/<hash>.safetensors   latents (C, F, H, W); prompt_mask (L,); prompt_embeds (L, D) and/or
                                          input_ids (L,)
     cache_dir/empty_prompt.safetensors   the empty prompt, encoded the same way (the "empty" null caption)
+
+An item's `context_frames` (latent frames, e.g. one chunk) marks a continuation clip: its first frames are the
+history a streamed chunk sees, held clean and out of the loss in training (`train.objective.add_noise`).
 
 `LatentSet` stacks each bucket's items into one tensor per field, so a batch is one `index_select` on the
 training device (no per-step disk IO).
@@ -25,7 +29,7 @@ import torch
 log = logging.getLogger("sanavideo.data")
 
 CACHE_VERSION = 1
-FIELDS = ("latents", "prompt_embeds", "prompt_mask", "input_ids")
+FIELDS = ("latents", "prompt_embeds", "prompt_mask", "input_ids", "context_frames")
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Batch:
     prompt_mask: torch.Tensor  # (B, L)
     prompt_embeds: torch.Tensor | None = None  # (B, L, D)
     input_ids: torch.Tensor | None = None  # (B, L)
+    context_frames: torch.Tensor | None = None  # (B,) long: leading latent frames given clean (continuations)
 
 
 @dataclass
@@ -87,6 +92,7 @@ class LatentSet:
             prompt_mask=out["prompt_mask"],
             prompt_embeds=out.get("prompt_embeds"),
             input_ids=out.get("input_ids"),
+            context_frames=out.get("context_frames"),
         )
 
     @staticmethod
@@ -154,12 +160,20 @@ def load_cache(
         if not kept:
             raise ValueError(f"no caption of {len(entries)} clips in {cache_dir} matches {caption_pattern!r}")
         entries = kept
+    continuations = any(e.get("context_frames") for e in entries)
     for entry in entries:
         tensors = load_safetensors(cache_dir / entry["file"])
         if list(tensors["latents"].shape) != entry["shape"]:
             raise ValueError(
                 f"{entry['file']}: latents {list(tensors['latents'].shape)} but index says {entry['shape']}"
             )
+        if continuations:  # a field of every item, so that the buckets stack it
+            context = int(entry.get("context_frames", 0))
+            if not 0 <= context < entry["shape"][1]:
+                raise ValueError(
+                    f"{entry['file']}: context_frames {context} must be in [0, {entry['shape'][1]}) latent frames"
+                )
+            tensors["context_frames"] = torch.tensor(context, dtype=torch.long)
         items.append(tensors)
         captions.append(entry["caption"])
     empty_path = cache_dir / "empty_prompt.safetensors"
@@ -192,9 +206,11 @@ class LatentCacheWriter:
         tensors: dict[str, torch.Tensor] | None,
         caption: str,
         motion_score: float | None,
+        context_frames: int = 0,
     ) -> None:
         """Record one clip; `tensors` (latents (C, F, H, W) and text fields) are written, or None when
-        `item_path(name)` already holds them (a reused item)."""
+        `item_path(name)` already holds them (a reused item). `context_frames`: a continuation clip's clean
+        history, in latent frames."""
         from sanavideo.fsutil import atomic_save_tensors
 
         path = self.item_path(name)
@@ -213,6 +229,7 @@ class LatentCacheWriter:
                 "shape": shape,
                 "caption": caption,
                 "motion_score": motion_score,
+                **({"context_frames": context_frames} if context_frames else {}),
             }
         )
 

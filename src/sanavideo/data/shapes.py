@@ -107,6 +107,9 @@ class ClipSpec:
     start_x: float = 0.5  # object's top-left x as a fraction of the free range (canvas - object)
     start_y: float = 0.5
     angle_deg: float = 45.0  # direction of "bounces": (cos, sin) of this angle, y pointing down
+    # frames of the endless trajectory before the clip's first frame: 0 starts where the caption's motion begins;
+    # more starts mid-way (a continuation clip, which may open against a wall or after a reflection)
+    skip_frames: int = 0
 
     def __post_init__(self) -> None:
         checks = (
@@ -126,6 +129,8 @@ class ClipSpec:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"ClipSpec.{name} must be a fraction in [0, 1], got {value}")
+        if self.skip_frames < 0:
+            raise ValueError(f"ClipSpec.skip_frames must be >= 0, got {self.skip_frames}")
 
     @property
     def speed_factor(self) -> float:
@@ -207,7 +212,7 @@ def trajectory(spec: ClipSpec, frames: int, size: int) -> np.ndarray:
     obj = spec.object_size(size)
     free = float(size - obj)  # the object's top-left travels in [0, free]
     speed = spec.speed_factor * free / (CROSSING_SECONDS * FPS)  # pixels per frame along a crossing axis
-    t = np.arange(frames, dtype=np.float64)
+    t = np.arange(spec.skip_frames, spec.skip_frames + frames, dtype=np.float64)
     x0, y0 = spec.start_x * free, spec.start_y * free
     vx = vy = 0.0
     if spec.motion == "right":

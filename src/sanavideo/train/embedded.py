@@ -17,6 +17,10 @@ import torch
 from sanavideo.device import resolve_device
 from sanavideo.train.recipe_args import EmbeddedRecipe  # torch-free, for the CLI
 
+# A continuation clip starts up to this many frames into its trajectory: a whole ping-pong period (there and
+# back across the canvas) at normal speed, 2 x CROSSING_SECONDS x FPS.
+CONTINUATION_MAX_SKIP = 96
+
 
 def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
     from sanavideo.train.vae import VAETrainArgs, train_vae
@@ -46,7 +50,13 @@ def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
 
 
 def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, log=print) -> Path:
-    """Render clips, encode them with the trained VAE, tokenize captions; write `precompute`'s cache layout."""
+    """Render clips, encode them with the trained VAE, tokenize their captions; write `precompute`'s cache layout.
+
+    `recipe.clips` clips start where their caption's motion begins; `recipe.continuation_clips` more start
+    `skip_frames` into the same endless trajectory (against a wall, after a reflection) and give their first
+    `recipe.context_frames` latent frames as clean history, as a streamed chunk's history is."""
+    from dataclasses import replace
+
     from transformers import AutoTokenizer
 
     from sanavideo.adapters.vae import load_vae
@@ -59,6 +69,9 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
     tokenizer = AutoTokenizer.from_pretrained(str(text_dir / "tokenizer"))
     writer = LatentCacheWriter(recipe.root / "cache")
     rng = np.random.default_rng(recipe.seed + 1)
+    continuation_rng = np.random.default_rng(
+        recipe.seed + 2
+    )  # the plain clips do not depend on continuations
 
     def tokens(text: str) -> dict[str, torch.Tensor]:
         tok = tokenizer(
@@ -70,20 +83,34 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
         )
         return {"input_ids": tok.input_ids[0].long(), "prompt_mask": tok.attention_mask[0].long()}
 
+    def draw(i: int):  # clip i: (spec, caption rng, context latent frames)
+        if i < recipe.clips:
+            return sample_spec(rng), rng, 0
+        skip = int(continuation_rng.integers(1, CONTINUATION_MAX_SKIP + 1))
+        return (
+            replace(sample_spec(continuation_rng), skip_frames=skip),
+            continuation_rng,
+            recipe.context_frames,
+        )
+
+    total = recipe.clips + recipe.continuation_clips
     block, batch, start = 2048, 64, time.perf_counter()
-    for first in range(0, recipe.clips, block):
-        specs = [sample_spec(rng) for _ in range(min(block, recipe.clips - first))]
-        clips = torch.from_numpy(render_many(specs, recipe.frames, recipe.size))  # (n, T, H, W, 3)
+    for first in range(0, total, block):
+        drawn = [draw(i) for i in range(first, min(first + block, total))]
+        clips = torch.from_numpy(
+            render_many([d[0] for d in drawn], recipe.frames, recipe.size)
+        )  # (n, T, H, W, 3)
         latents = torch.cat(
             [  # (n, C, T', H', W')
                 vae.encode(to_model_input(clips[i : i + batch], device)).float().cpu()
-                for i in range(0, len(specs), batch)
+                for i in range(0, len(drawn), batch)
             ]
         )
-        for j, spec in enumerate(specs):
-            text = caption(spec, rng)
+        for j, (spec, text_rng, context) in enumerate(drawn):
+            text = caption(spec, text_rng)
             name = f"{first + j:06d}"
-            writer.add(name, name, {"latents": latents[j], **tokens(text)}, text, spec.motion_score)
+            tensors = {"latents": latents[j], **tokens(text)}
+            writer.add(name, name, tensors, text, spec.motion_score, context_frames=context)
     writer.finish(
         tokens(""),
         encoders=str(vae_dir),

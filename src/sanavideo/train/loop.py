@@ -284,7 +284,7 @@ def _step_loss(
             embeds, mask = _captions(
                 batch, r.drop, run.data, text_encoder, run.null_caption, obj.null_caption
             )
-            noised = add_noise(batch.latents, r, chunks, obj)
+            noised = add_noise(batch.latents, r, chunks, obj, context_frames=batch.context_frames)
             pred = transformer(
                 noised.noisy,
                 noised.timestep,

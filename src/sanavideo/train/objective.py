@@ -4,7 +4,8 @@
 
 sigma: logit-normal u, discretised to one of `num_train_timesteps` levels of linspace(0, 0.999) and shifted by
 `flow_shift`; the model receives t = 1000 * sigma. Per-frame variants: image-to-video (frame 0 clean at t = 0
-and out of the loss) and block-causal training (one sigma per chunk, non-decreasing with the chunk index).
+and out of the loss), continuation clips (their first chunk clean at t = 0 and out of the loss: a streamed
+chunk's history) and block-causal training (one sigma per chunk, non-decreasing with the chunk index).
 
 All randomness of one optimizer step is drawn for the whole global batch from one seeded generator
 (`StepNoise.draw`), and each rank / micro-batch takes its rows, so the result does not depend on the number of
@@ -119,24 +120,39 @@ class NoisedBatch:
 
 
 def add_noise(
-    x0: torch.Tensor, rnd: StepNoise, chunks: list[int], args: ObjectiveArgs, num_train_timesteps: int = 1000
+    x0: torch.Tensor,
+    rnd: StepNoise,
+    chunks: list[int],
+    args: ObjectiveArgs,
+    num_train_timesteps: int = 1000,
+    context_frames: torch.Tensor | None = None,
 ) -> NoisedBatch:
-    """Noise clean latents x0 (B, C, F, H, W) with per-frame sigmas built from the drawn randomness."""
+    """Noise clean latents x0 (B, C, F, H, W) with per-frame sigmas built from the drawn randomness.
+
+    `context_frames` (B,) long: row b's first context_frames[b] latent frames are a continuation clip's history,
+    clean at t = 0 and out of the loss, as a streamed chunk's committed history is (the image-to-video frame 0
+    is the one-frame case)."""
     B, _, F, _, _ = x0.shape
     if sum(chunks) != F:
         raise ValueError(f"chunk sizes {chunks} must sum to the {F} latent frames")
     sig_chunk = chunk_sigmas(rnd.normals, rnd.uniforms, args, rnd.shared)  # (B, K)
     sizes = torch.tensor(chunks, device=x0.device)
     sigma = sig_chunk.repeat_interleave(sizes, dim=1)  # (B, K) -> (B, F)
-    weight = torch.ones(B, F, device=x0.device)
-    if rnd.i2v.any():
-        sigma = sigma.clone()
-        sigma[:, 0] = torch.where(rnd.i2v, torch.zeros_like(sigma[:, 0]), sigma[:, 0])
-        weight[:, 0] = (~rnd.i2v).float()
+    clean = torch.zeros(B, F, dtype=torch.bool, device=x0.device)
+    clean[:, 0] = rnd.i2v
+    if context_frames is not None:
+        if context_frames.shape != (B,) or bool((context_frames < 0).any() | (context_frames >= F).any()):
+            raise ValueError(
+                f"context_frames must be (B,) = ({B},) counts in [0, {F}), got {tuple(context_frames.shape)} "
+                f"{context_frames.tolist()}"
+            )
+        clean |= torch.arange(F, device=x0.device)[None, :] < context_frames[:, None]
+    sigma = torch.where(clean, torch.zeros_like(sigma), sigma)
+    weight = (~clean).float()
     s = sigma[:, None, :, None, None].to(x0.dtype)  # (B, F) -> (B, 1, F, 1, 1)
     noise = rnd.noise.to(x0.dtype)
     noisy = (1 - s) * x0 + s * noise
-    per_frame = len(chunks) > 1 or bool(rnd.i2v.any())
+    per_frame = len(chunks) > 1 or bool(clean.any())
     timestep = sigma * num_train_timesteps if per_frame else sigma[:, 0] * num_train_timesteps
     return NoisedBatch(noisy, timestep, noise - x0, weight)
 

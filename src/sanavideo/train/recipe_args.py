@@ -134,6 +134,14 @@ class EmbeddedRecipe:
     size: int = _doc("canvas side, pixels", default=64)
     frames: int = _doc("frames per transformer training clip (33: 9 latent frames)", default=33)
     clips: int = _doc("transformer training clips", default=6000)
+    continuation_clips: int = _doc(
+        "more training clips that start mid-way through their motion (at a wall, after a reflection) with their "
+        "first chunk given as clean history: what a streamed chunk sees after the first second",
+        default=2000,
+    )
+    context_frames: int = _doc(
+        "latent frames of history a continuation clip gives (the training config's chunk_frames)", default=3
+    )
     vae_clips: int = _doc("clips rendered for the VAE", default=4000)
     vae_steps: int = _doc(
         "most VAE training steps (the time budget usually stops it first)", default=1_000_000
