@@ -79,6 +79,38 @@ def test_tiny_training_learns_normalises_and_saves(tmp_path):
     assert z.mean().abs() < 0.5 and 0.5 < z.std() < 2.0
 
 
+def test_decoder_only_fine_tuning_keeps_the_latent_space(tmp_path):
+    """--decoder-only: the encoder's weights and the latent normalisation are those of --init, bit for bit; the
+    decoder trains."""
+    from safetensors.torch import load_file
+
+    base = dict(render=12, preset="test", batch=2, frames=9, size=32, warmup=1, eval_clips=2, stats_clips=4)
+    train_vae(VAETrainArgs(out=str(tmp_path / "a"), steps=3, **base), log=lambda msg: None)
+    train_vae(
+        VAETrainArgs(
+            out=str(tmp_path / "b"),
+            steps=4,
+            lr=3e-3,
+            seed=1,
+            init=str(tmp_path / "a"),
+            decoder_only=True,
+            **base,
+        ),
+        log=lambda msg: None,
+    )
+    a = load_file(tmp_path / "a" / "diffusion_pytorch_model.safetensors")
+    b = load_file(tmp_path / "b" / "diffusion_pytorch_model.safetensors")
+    frozen = [k for k in a if k.startswith(("encoder.", "quant_conv."))]
+    assert frozen and all(torch.equal(a[k], b[k]) for k in frozen)
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("decoder."))
+    config_a = json.loads((tmp_path / "a" / "config.json").read_text())
+    config_b = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config_b["latents_mean"] == config_a["latents_mean"]
+    assert config_b["latents_std"] == config_a["latents_std"]
+    with pytest.raises(ValueError, match="give the VAE with --init"):
+        train_vae(VAETrainArgs(out=str(tmp_path / "c"), steps=1, decoder_only=True, **base))
+
+
 def test_cli_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="4k\\+1"):
         main(["--render", "2", "--out", str(tmp_path), "--frames", "8", "--preset", "test"])

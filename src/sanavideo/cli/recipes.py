@@ -15,6 +15,7 @@ VAE_FLAGS: dict[str, str] = {
     "--preset": "preset",
     "--foreground-weight": "foreground_weight",
     "--init": "init",
+    "--decoder-only": "decoder_only",
     "--steps": "steps",
     "--batch": "batch",
     "--frames": "frames",
@@ -61,6 +62,7 @@ def _vae_extra() -> dict[str, dict]:
         "preset": {"choices": sorted(VAE_PRESETS)},
         "frames": {"type": int, "nargs": "+"},
         "bf16": {"action": argparse.BooleanOptionalAction},
+        "decoder_only": {"action": "store_true"},
     }
 
 

@@ -102,6 +102,11 @@ class VAETrainArgs:
     eval_clips: int = _doc("held-out clips (held-out combinations, fresh seed) for the PSNR", default=32)
     stats_clips: int = _doc("clips for the latents' per-channel mean/std", default=128)
     init: str | None = _doc("continue training a saved VAE folder", default=None)
+    decoder_only: bool = _doc(
+        "train the decoder alone, the encoder frozen (with --init): the latent space, and so a transformer "
+        "trained on it, stays valid",
+        default=False,
+    )
     bf16: bool | None = _doc("bf16 autocast (default: on CUDA and on CPUs with native bf16)", default=None)
     checkpoint_every_s: float = _doc(
         "seconds between held-out evaluations; the best weights so far go to OUT/best", default=300.0

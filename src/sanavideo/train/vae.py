@@ -16,7 +16,8 @@ proportionally fewer clips), flipped left/right at random; with `--crop`, every 
 crops instead of whole frames. Loss: foreground-weighted L1 + L2 on [-1, 1] pixels + `kl_weight` x KL. AdamW
 with warm-up and cosine decay over the step or time budget; bf16 autocast where it is native (`bf16_is_fast`).
 Every `--checkpoint-every` seconds the held-out PSNR is measured and the best weights so far are written to
-OUT/best, so a stopped run loses little; `--init` warm-starts from any saved VAE folder. At the end the
+OUT/best, so a stopped run loses little; `--init` warm-starts from any saved VAE folder; with `--decoder-only` only the decoder trains, so the latents (and
+a transformer trained on them) stay valid. At the end the
 per-channel mean/std of the posterior means over a sample of clips go into the config as `latents_mean` /
 `latents_std` (the pipeline normalises z = (mu - mean) / std as for Wan), the weights are written as fp16
 safetensors with diffusers' config.json, and the held-out PSNR goes to `OUT/vae_train_report.json`.
@@ -242,13 +243,23 @@ def window_batches(
 
 
 def save_vae(
-    vae, out: Path, stats_pool: torch.Tensor, device: torch.device, batch: int, frames: int
+    vae,
+    out: Path,
+    stats_pool: torch.Tensor,
+    device: torch.device,
+    batch: int,
+    frames: int,
+    keep_stats: bool = False,
 ) -> tuple:
-    """Measure the latent mean/std into the config, then write the weights (fp16 safetensors) and config.json
-    into `out`, each file atomically. Returns (mean, std)."""
+    """Measure the latent mean/std into the config (or, `keep_stats`, keep the config's: a frozen encoder's
+    latents must stay normalised as before), then write the weights (fp16 safetensors) and config.json into
+    `out`, each file atomically. Returns (mean, std)."""
     was_training = vae.training
     vae.eval()
-    mean, std = latent_stats(vae, stats_pool, device, batch, frames)
+    if keep_stats:
+        mean, std = list(vae.config.latents_mean), list(vae.config.latents_std)
+    else:
+        mean, std = latent_stats(vae, stats_pool, device, batch, frames)
     vae.register_to_config(latents_mean=mean, latents_std=std)
     state = {k: v.half() for k, v in vae.state_dict().items()}  # fp16 copy; the training weights stay fp32
     atomic_save_tensors(state, out / "diffusion_pytorch_model.safetensors")
@@ -301,9 +312,15 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
     else:
         vae = build_vae(args.preset, seed=args.seed)
     vae.to(device).train()
-    n_params = sum(p.numel() for p in vae.parameters())
-    log(f"vae: {args.init or args.preset} {n_params / 1e6:.2f}M params on {device}")
-    opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.99))
+    if args.decoder_only:
+        if not args.init:
+            raise ValueError("--decoder-only fine-tunes a trained VAE's decoder: give the VAE with --init")
+        for module in (vae.encoder, vae.quant_conv):  # the posterior's path: the latent space stays as it is
+            module.requires_grad_(False)
+    trainable = [p for p in vae.parameters() if p.requires_grad]
+    n_params = sum(p.numel() for p in trainable)
+    log(f"vae: {args.init or args.preset} {n_params / 1e6:.2f}M trainable params on {device}")
+    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(args.seed)
     amp = bf16_is_fast(device) if args.bf16 is None else args.bf16
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
@@ -335,7 +352,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
             evals.append({"step": step, "seconds": round(elapsed, 1), "psnr_db": psnr})
             if psnr > best_psnr:
                 best_psnr = psnr
-                save_vae(vae, out / "best", stats_pool, device, eval_batch, eval_frames)
+                save_vae(vae, out / "best", stats_pool, device, eval_batch, eval_frames, args.decoder_only)
             log(f"step {step}: held-out PSNR {psnr:.2f} dB (best {best_psnr:.2f})")
         progress = step / args.steps
         if args.time_budget_s:
@@ -345,8 +362,9 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
 
         length, clips, crop = schedule[step % len(schedule)]
         x = to_model_input(sample_batch(pool, clips, length, gen, crop), device)  # (B, 3, T, H, W)
-        with autocast:
+        with autocast, torch.set_grad_enabled(not args.decoder_only):
             post = posterior(vae, x)
+        with autocast:
             rec = decode_latents(vae, post.sample())
         rec = rec.float()
         weight = pixel_weights(x, args.foreground_weight)  # (B, 1, T, H, W)
@@ -362,7 +380,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), args.grad_clip)
+        torch.nn.utils.clip_grad_norm_(trainable, args.grad_clip)
         opt.step()
         step += 1
         frames_seen += clips * length * ((crop or size) / size) ** 2  # in whole-canvas frames
@@ -392,7 +410,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         )
         vae = AutoencoderKLWan.from_pretrained(out / "best", torch_dtype=torch.float32).to(device)
         psnr = best_psnr
-    mean, std = save_vae(vae, out, stats_pool, device, eval_batch, eval_frames)
+    mean, std = save_vae(vae, out, stats_pool, device, eval_batch, eval_frames, args.decoder_only)
     log(f"held-out reconstruction PSNR {psnr:.2f} dB over {len(eval_np)} clips of {eval_frames} frames")
     result = VAETrainResult(
         steps=step,
