@@ -45,7 +45,7 @@ def test_the_flags_that_mirror_fields_are_made_from_them():
     assert flags["generate"] == {flag[2:].replace("-", "_") for flag in [*OPTION_FLAGS, *STREAM_FLAGS]}
     assert flags["demo"] == {f.name for f in dataclasses.fields(DemoLimits)}
     assert flags["precompute"] == set(PRECOMPUTE_FLAGS.values())
-    assert flags["eval"] == {"n", "long_frames", "seed", "frames", "mode"}
+    assert flags["eval"] == {"n", "long_frames", "long_clips", "seed", "frames", "mode"}
     assert flags["train-vae"] == set(VAE_FLAGS.values())
     assert flags["train-embedded"] == set(EMBEDDED_FLAGS.values())
 

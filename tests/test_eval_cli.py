@@ -7,6 +7,7 @@ import shutil
 import types
 
 import numpy as np
+import pytest
 from test_pipeline_fixtures import tiny_folders_fixture  # noqa: F401  (fixture)
 
 from sanavideo.cli import main
@@ -172,3 +173,38 @@ def test_switch_mode_reads_the_motion_one_chunk_after_the_switch():
     for split in ("seen", "held_out"):
         rates = ignores["splits"][split]["rates"]
         assert rates["before_ok"] == 1.0 and rates["after_ok"] == 0.0, ignores["splits"][split]["clips"]
+
+
+class FadingStream(StreamGroundTruth):
+    """Streams its prompt exactly, except that the clip of seed 1 loses the object after its first second."""
+
+    def __init__(self) -> None:
+        super().__init__(follow=False)
+        self.seeds: list[int] = []
+
+    def stream(self, prompt, frames, generator):
+        seed = generator.initial_seed()
+        self.seeds.append(seed)
+        clip = np.concatenate(list(super().stream(prompt, frames, generator)))
+        if seed == 1:
+            clip[16:] = clip[16:, :1, :1]  # every pixel after the first second takes the background's colour
+        yield clip
+
+
+def test_long_clips_average_their_measures_and_show_where_the_object_is_lost():
+    from sanavideo.data.shapes import FPS
+
+    stream = FadingStream()
+    request = EvalRequest(n=2, frames=33, mode="stream", long_frames=4 * FPS + 1, long_clips=2)
+    result = evaluate_model(stream, request, log=lambda _: None)
+    assert stream.seeds == [0, 1, 0, 1] * 2  # per split: the two clips, then the two long clips (seed + i)
+    for split in ("seen", "held_out"):
+        long = result["splits"][split]["rates"]["long_clip"]
+        assert [c["one_object_per_second"] for c in long["clips"]] == [[1.0] * 4, [1.0, 0.0, 0.0, 0.0]]
+        assert long["one_object_fraction"] == (1.0 + 16 / 65) / 2 and long["one_object_ok"] == 0.5
+        assert (
+            long["frames"] == 65
+            and long["clips"][1]["prompt"] == result["splits"][split]["clips"][1]["prompt"]
+        )
+    with pytest.raises(ValueError, match=r"long_clips must be in \[1, n = 2\], got 3"):
+        EvalRequest(n=2, long_frames=65, long_clips=3)

@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         add_field_argument(
             p, flag, EvalRequest, name, context="shapes", also=[("vae", VAEReportRequest, name)]
         )
+    add_field_argument(p, "--long-clips", EvalRequest, "long_clips", context="shapes")
     add_field_argument(p, "--mode", EvalRequest, "mode", context="shapes", choices=MODES)
     p.add_argument(
         "--sheet", default=None, help="also write a PNG contact sheet (vae: ground truth over reconstruction)"
@@ -62,10 +63,14 @@ def _run_shapes(args: argparse.Namespace, output: str) -> int:
     from sanavideo.eval.run import EvalRequest, contact_sheet, evaluate_model, format_table, write_json
     from sanavideo.pipeline import SanaVideoPipeline
 
-    pipe = SanaVideoPipeline.from_pretrained(args.model)
     request = EvalRequest(
-        seed=args.seed, frames=args.frames, mode=args.mode, **given(n=args.n, long_frames=args.long_frames)
+        seed=args.seed,
+        frames=args.frames,
+        mode=args.mode,
+        long_clips=args.long_clips,
+        **given(n=args.n, long_frames=args.long_frames),
     )
+    pipe = SanaVideoPipeline.from_pretrained(args.model)
     pipe.check_size(frames=request.frames)
     if request.long_frames:
         pipe.check_size(frames=request.long_frames)

@@ -22,6 +22,13 @@ class EvalRequest:
             "help": "also stream one clip of this many frames per split for the long-clip checks (0: none)"
         },
     )
+    long_clips: int = field(
+        default=1,
+        metadata={
+            "help": "long streamed clips per split, from the split's first prompts (clip i: seed + i); the "
+            "long-clip measures are averaged over them"
+        },
+    )
     mode: str = field(
         default="t2v",
         metadata={
@@ -30,6 +37,10 @@ class EvalRequest:
             "each prompt to another direction and check the motion one chunk later (eval/switch.py)"
         },
     )
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.long_clips <= self.n:
+            raise ValueError(f"long_clips must be in [1, n = {self.n}], got {self.long_clips}")
 
 
 @dataclass(frozen=True)
