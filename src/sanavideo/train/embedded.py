@@ -69,9 +69,8 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
     tokenizer = AutoTokenizer.from_pretrained(str(text_dir / "tokenizer"))
     writer = LatentCacheWriter(recipe.root / "cache")
     rng = np.random.default_rng(recipe.seed + 1)
-    continuation_rng = np.random.default_rng(
-        recipe.seed + 2
-    )  # the plain clips do not depend on continuations
+    # a separate stream for the continuations, so that the plain clips do not depend on them
+    continuation_rng = np.random.default_rng(recipe.seed + 2)
 
     def tokens(text: str) -> dict[str, torch.Tensor]:
         tok = tokenizer(
@@ -97,9 +96,8 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
     block, batch, start = 2048, 64, time.perf_counter()
     for first in range(0, total, block):
         drawn = [draw(i) for i in range(first, min(first + block, total))]
-        clips = torch.from_numpy(
-            render_many([d[0] for d in drawn], recipe.frames, recipe.size)
-        )  # (n, T, H, W, 3)
+        specs = [spec for spec, _, _ in drawn]
+        clips = torch.from_numpy(render_many(specs, recipe.frames, recipe.size))  # (n, T, H, W, 3)
         latents = torch.cat(
             [  # (n, C, T', H', W')
                 vae.encode(to_model_input(clips[i : i + batch], device)).float().cpu()
