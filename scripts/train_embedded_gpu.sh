@@ -4,8 +4,9 @@
 #
 #   scripts/train_embedded_gpu.sh RESULTS [VAE_SECONDS=180] [DIT_SECONDS=240]
 #
-# 1. continue the committed VAE (checkpoints/shapes-vae) with 8x the CPU batch; pack it (vae.tar); with
-#    VAE_SECONDS=0 the committed VAE is used as it is and the transformer gets the time;
+# 1. continue the committed VAE (checkpoints/shapes-vae) with 8x the CPU batch, its decoder alone when the
+#    transformer is warm-started (INIT); pack it (vae.tar); with VAE_SECONDS=0 the committed VAE is used as it
+#    is and the transformer gets the time;
 # 2. `python -m sanavideo train-embedded --vae-from` that VAE: render and encode the transformer's clips,
 #    train the transformer block-causally with the tiny Gemma-2 text encoder (warm-started from INIT, default
 #    the shipped model; INIT= for a fresh one), assemble the pipeline folder (shapes-tiny.tar.aa, .ab, ...:
@@ -39,8 +40,9 @@ if [ "$vae_s" = 0 ]; then
   vae_dir=checkpoints/shapes-vae
 else
   vae_dir="$work/vae"
+  # with a warm-started transformer, only the decoder trains: the latent space it was trained on stays
   python3 -m sanavideo train-vae --render 8000 --out "$vae_dir" --init checkpoints/shapes-vae --device "$device" \
-    --lr 1e-3 --warmup 50 --foreground-weight 10 --batch 64 --frames 17 33 --crop 32 --steps 1000000 \
+    ${init:+--decoder-only} --lr 1e-3 --warmup 50 --foreground-weight 10 --batch 64 --frames 17 33 --crop 32 --steps 1000000 \
     --time-budget "$vae_s" --checkpoint-every 60 --log-every 50 --eval-clips 32 2>&1 | tee -a "$log"
   tar cf "$results/vae.tar" -C "$work" --exclude best vae
   say "vae packed"
