@@ -24,7 +24,9 @@ def test_parallel_rendering_equals_serial():
     assert np.array_equal(parallel, np.stack([render(s, 5, 16) for s in specs]))
 
 
-def test_latent_cache_of_the_recipe(tmp_path, one_thread):
+def recipe_cache(tmp_path, clips: int) -> tuple[EmbeddedRecipe, Path, Path]:
+    """A test-sized VAE and the world's tokenizer in tmp_path, and the recipe's cache of `clips` plain clips and
+    two continuations (one latent frame of history) built with them: (recipe, vae folder, cache folder)."""
     vae_dir = tmp_path / "vae"
     vae_dir.mkdir()
     pool = torch.from_numpy(render_pool(2, 9, 64, seed=0))
@@ -33,14 +35,17 @@ def test_latent_cache_of_the_recipe(tmp_path, one_thread):
     recipe = EmbeddedRecipe(
         out=str(tmp_path / "run"),
         device="cpu",
-        clips=3,
+        clips=clips,
         continuation_clips=2,
         context_frames=1,
         frames=9,
         max_text_length=16,
     )
+    return recipe, vae_dir, build_latent_cache(recipe, vae_dir, tmp_path / "text", log=lambda _: None)
 
-    cache = build_latent_cache(recipe, vae_dir, tmp_path / "text", log=lambda _: None)
+
+def test_latent_cache_of_the_recipe(tmp_path, one_thread):
+    recipe, vae_dir, cache = recipe_cache(tmp_path, clips=3)
     data = load_cache(cache)
     assert len(data) == 5 and data.text_len == 16 and data.has("input_ids")
     # plain clips first, with no history; then the continuations, each with its first latent frame as history
@@ -64,25 +69,11 @@ def test_continuation_history_reaches_the_objective(tmp_path, one_thread, monkey
     from sanavideo.data.shapes_text import build_text_encoder
     from sanavideo.train import TrainArgs, train
 
-    vae_dir, text_dir = tmp_path / "vae", tmp_path / "text"
-    vae_dir.mkdir()
-    pool = torch.from_numpy(render_pool(2, 9, 64, seed=0))
-    save_vae(build_vae("test"), vae_dir, pool, torch.device("cpu"), batch=2, frames=9)
-    tokenizer = build_tokenizer(model_max_length=16)
-    tokenizer.save_pretrained(str(text_dir / "tokenizer"))
+    _, _, cache = recipe_cache(tmp_path, clips=2)
+    text_dir = tmp_path / "text"
     build_text_encoder(
-        0, hidden_size=24, num_layers=1, num_heads=2, intermediate_size=32, vocab_size=len(tokenizer)
+        0, hidden_size=24, num_layers=1, num_heads=2, intermediate_size=32, vocab_size=len(build_tokenizer())
     ).save_pretrained(str(text_dir / "text_encoder"))
-    recipe = EmbeddedRecipe(
-        out=str(tmp_path / "run"),
-        device="cpu",
-        clips=2,
-        continuation_clips=2,
-        context_frames=1,
-        frames=9,
-        max_text_length=16,
-    )
-    cache = build_latent_cache(recipe, vae_dir, text_dir, log=lambda _: None)
     seen = []
     real = loop.add_noise
 
