@@ -3,10 +3,12 @@ writes is the one `sanavideo precompute` writes (loadable, one item per clip, la
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from sanavideo.adapters.vae import load_vae
@@ -50,6 +52,11 @@ def test_latent_cache_of_the_recipe(tmp_path, one_thread):
     assert len(data) == 5 and data.text_len == 16 and data.has("input_ids")
     # plain clips first, with no history; then the continuations, each with its first latent frame as history
     assert data.batch(list(range(5)), "cpu").context_frames.tolist() == [0, 0, 0, 1, 1]
+    index = json.loads((cache / "index.json").read_text())
+    index["items"][4]["context_frames"] = 3  # as many as the clip's 3 latent frames: nothing left to learn
+    (cache / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match=r"items/000004.safetensors: context_frames 3 must be in \[0, 3\)"):
+        load_cache(cache)
     # the first clip is the recipe's first spec (seed + 1), encoded by the saved VAE
     spec = sample_spec(np.random.default_rng(recipe.seed + 1))
     expected = load_vae(vae_dir).encode(to_model_input(render(spec, 9, 64)[None], torch.device("cpu")))
