@@ -29,7 +29,6 @@ import torch
 log = logging.getLogger("sanavideo.data")
 
 CACHE_VERSION = 1
-FIELDS = ("latents", "prompt_embeds", "prompt_mask", "input_ids", "context_frames")
 
 
 @dataclass

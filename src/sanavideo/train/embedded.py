@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sanavideo.data.shapes import CROSSING_SECONDS, FPS
 from sanavideo.device import resolve_device
 from sanavideo.train.recipe_args import EmbeddedRecipe  # torch-free, for the CLI
 
 # A continuation clip starts up to this many frames into its trajectory: a whole ping-pong period (there and
-# back across the canvas) at normal speed, 2 x CROSSING_SECONDS x FPS.
-CONTINUATION_MAX_SKIP = 96
+# back across the canvas) at normal speed.
+CONTINUATION_MAX_SKIP = round(2 * CROSSING_SECONDS * FPS)
 
 
 def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:

@@ -16,8 +16,8 @@ proportionally fewer clips), flipped left/right at random; with `--crop`, every 
 crops instead of whole frames. Loss: foreground-weighted L1 + L2 on [-1, 1] pixels + `kl_weight` x KL. AdamW
 with warm-up and cosine decay over the step or time budget; bf16 autocast where it is native (`bf16_is_fast`).
 Every `--checkpoint-every` seconds the held-out PSNR is measured and the best weights so far are written to
-OUT/best, so a stopped run loses little; `--init` warm-starts from any saved VAE folder; with `--decoder-only` only the decoder trains, so the latents (and
-a transformer trained on them) stay valid. At the end the
+OUT/best, so a stopped run loses little; `--init` warm-starts from any saved VAE folder, and with `--decoder-only`
+only its decoder trains, so the latents (and a transformer trained on them) stay valid. At the end the
 per-channel mean/std of the posterior means over a sample of clips go into the config as `latents_mean` /
 `latents_std` (the pipeline normalises z = (mu - mean) / std as for Wan), the weights are written as fp16
 safetensors with diffusers' config.json, and the held-out PSNR goes to `OUT/vae_train_report.json`.
