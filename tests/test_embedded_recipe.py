@@ -13,7 +13,7 @@ import torch
 
 from sanavideo.adapters.vae import load_vae
 from sanavideo.data.latents import load_cache
-from sanavideo.data.shapes import render, render_many, sample_spec
+from sanavideo.data.shapes import parse_prompt, render, render_many, sample_spec, sample_switch
 from sanavideo.data.shapes_text import build_tokenizer
 from sanavideo.train.embedded import CONTINUATION_MAX_SKIP, EmbeddedRecipe, build_latent_cache
 from sanavideo.train.vae import build_vae, render_pool, save_vae, to_model_input
@@ -26,9 +26,10 @@ def test_parallel_rendering_equals_serial():
     assert np.array_equal(parallel, np.stack([render(s, 5, 16) for s in specs]))
 
 
-def recipe_cache(tmp_path, clips: int) -> tuple[EmbeddedRecipe, Path, Path]:
-    """A test-sized VAE and the world's tokenizer in tmp_path, and the recipe's cache of `clips` plain clips and
-    two continuations (one latent frame of history) built with them: (recipe, vae folder, cache folder)."""
+def recipe_cache(tmp_path, clips: int, switch_clips: int = 0) -> tuple[EmbeddedRecipe, Path, Path]:
+    """A test-sized VAE and the world's tokenizer in tmp_path, and the recipe's cache of `clips` plain clips, two
+    continuations and `switch_clips` switches (one latent frame of history) built with them: (recipe, vae folder,
+    cache folder)."""
     vae_dir = tmp_path / "vae"
     vae_dir.mkdir()
     pool = torch.from_numpy(render_pool(2, 9, 64, seed=0))
@@ -39,6 +40,7 @@ def recipe_cache(tmp_path, clips: int) -> tuple[EmbeddedRecipe, Path, Path]:
         device="cpu",
         clips=clips,
         continuation_clips=2,
+        switch_clips=switch_clips,
         context_frames=1,
         frames=9,
         max_text_length=16,
@@ -47,11 +49,12 @@ def recipe_cache(tmp_path, clips: int) -> tuple[EmbeddedRecipe, Path, Path]:
 
 
 def test_latent_cache_of_the_recipe(tmp_path, one_thread):
-    recipe, vae_dir, cache = recipe_cache(tmp_path, clips=3)
+    recipe, vae_dir, cache = recipe_cache(tmp_path, clips=3, switch_clips=2)
     data = load_cache(cache)
-    assert len(data) == 5 and data.text_len == 16 and data.has("input_ids")
-    # plain clips first, with no history; then the continuations, each with its first latent frame as history
-    assert data.batch(list(range(5)), "cpu").context_frames.tolist() == [0, 0, 0, 1, 1]
+    assert len(data) == 7 and data.text_len == 16 and data.has("input_ids")
+    # plain clips first, with no history; then the continuations and the switches, each with its first latent
+    # frame as history
+    assert data.batch(list(range(7)), "cpu").context_frames.tolist() == [0, 0, 0, 1, 1, 1, 1]
     index = json.loads((cache / "index.json").read_text())
     index["items"][4]["context_frames"] = 3  # as many as the clip's 3 latent frames: nothing left to learn
     (cache / "index.json").write_text(json.dumps(index))
@@ -67,6 +70,14 @@ def test_latent_cache_of_the_recipe(tmp_path, one_thread):
     cont = replace(sample_spec(cont_rng), skip_frames=skip)
     expected = load_vae(vae_dir).encode(to_model_input(render(cont, 9, 64)[None], torch.device("cpu")))
     torch.testing.assert_close(data.batch([3], "cpu").latents, expected.float(), atol=1e-5, rtol=1e-5)
+    # a switch: a continuation's first pixel frame (one latent frame), then another motion (rng: seed + 3)
+    switch_rng = np.random.default_rng(recipe.seed + 3)
+    skip = int(switch_rng.integers(0, CONTINUATION_MAX_SKIP + 1))
+    switch = sample_switch(replace(sample_spec(switch_rng), skip_frames=skip), 1, switch_rng)
+    expected = load_vae(vae_dir).encode(to_model_input(render(switch, 9, 64)[None], torch.device("cpu")))
+    torch.testing.assert_close(data.batch([5], "cpu").latents, expected.float(), atol=1e-5, rtol=1e-5)
+    index = json.loads((cache / "index.json").read_text())
+    assert parse_prompt(index["items"][5]["caption"]).motion == switch.motion  # captioned with the new motion
     assert Path(cache / "empty_prompt.safetensors").is_file()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from sanavideo.data.shapes import (
     parse_prompt,
     render,
     sample_spec,
+    sample_switch,
     trajectory,
     visible_on,
     write_dataset,
@@ -106,6 +108,32 @@ def test_a_continuation_clip_is_a_later_stretch_of_the_same_trajectory():
     np.testing.assert_array_equal(render(later, 33, 64), render(spec, 73, 64)[40:])
     with pytest.raises(ValueError, match="skip_frames must be >= 0, got -1"):
         ClipSpec("red", "triangle", "up", skip_frames=-1)
+
+
+def test_a_switch_clip_continues_from_its_history_with_the_new_motion():
+    history = ClipSpec("red", "square", "right", speed="slowly", start_x=0.5, start_y=0.5, skip_frames=20)
+    spec = replace(history, motion="up", speed="normal", skip_frames=0, history=history, history_frames=9)
+    assert (
+        parse_prompt(caption(spec, np.random.default_rng(0))).motion == "up"
+    )  # captioned with the new motion
+    path, head = trajectory(spec, 33, 64), trajectory(history, 9, 64)
+    np.testing.assert_array_equal(path[:9], head)  # the history's own frames, skip included
+    # from the history's last position on, step k of the new motion (a direct clip started there)
+    free = 64 - spec.object_size(64)
+    x, y = head[-1] / free
+    direct = replace(spec, history=None, history_frames=0, start_x=float(x), start_y=float(y))
+    np.testing.assert_allclose(path[8:], trajectory(direct, 25, 64), atol=1e-9)
+    np.testing.assert_array_equal(render(spec, 33, 64)[:9], render(history, 9, 64))
+    # the switch clips of a seed draw every other motion
+    rng = np.random.default_rng(0)
+    drawn = [sample_switch(history, 9, rng) for _ in range(60)]
+    assert {d.motion for d in drawn} == set(MOTIONS) - {"right"} and {d.history for d in drawn} == {history}
+    with pytest.raises(
+        ValueError, match="history and history_frames >= 1 go together, got history set and history_frames 0"
+    ):
+        replace(spec, history_frames=0)
+    with pytest.raises(ValueError, match="same object: its colour is 'red', the clip's 'blue'"):
+        replace(spec, colour="blue")
 
 
 def test_bounce_reflects_at_all_walls_and_still_stays():

@@ -40,6 +40,7 @@ EMBEDDED_FLAGS: dict[str, str] = {
     "--seed": "seed",
     "--clips": "clips",
     "--continuation-clips": "continuation_clips",
+    "--switch-clips": "switch_clips",
     "--vae-clips": "vae_clips",
     "--vae-steps": "vae_steps",
     "--vae-seconds": "vae_seconds",

@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -110,6 +110,10 @@ class ClipSpec:
     # frames of the endless trajectory before the clip's first frame: 0 starts where the caption's motion begins;
     # more starts mid-way (a continuation clip, which may open against a wall or after a reflection)
     skip_frames: int = 0
+    # a switch clip: its first `history_frames` frames are `history`'s (the same object moving another way), then
+    # the object moves as this spec says from where the history left it (start_x / start_y and skip_frames unused)
+    history: ClipSpec | None = None
+    history_frames: int = 0
 
     def __post_init__(self) -> None:
         checks = (
@@ -131,6 +135,21 @@ class ClipSpec:
                 raise ValueError(f"ClipSpec.{name} must be a fraction in [0, 1], got {value}")
         if self.skip_frames < 0:
             raise ValueError(f"ClipSpec.skip_frames must be >= 0, got {self.skip_frames}")
+        if (self.history is None) != (self.history_frames == 0) or self.history_frames < 0:
+            raise ValueError(
+                "ClipSpec.history and history_frames >= 1 go together, got history "
+                f"{'set' if self.history is not None else 'None'} and history_frames {self.history_frames}"
+            )
+        if self.history is not None:
+            fields = ("colour", "shape", "background", "size", "scale")
+            for name in fields:
+                if getattr(self.history, name) != getattr(self, name):
+                    raise ValueError(
+                        f"ClipSpec.history must show the same object: its {name} is "
+                        f"{getattr(self.history, name)!r}, the clip's {getattr(self, name)!r}"
+                    )
+            if self.history.history is not None:
+                raise ValueError("ClipSpec.history must not have a history of its own (one switch per clip)")
 
     @property
     def speed_factor(self) -> float:
@@ -193,6 +212,27 @@ def sample_spec(rng: np.random.Generator, held_out: bool = False) -> ClipSpec:
     return ClipSpec(colour, shape, motion, background, size, scale, speed, start_x, start_y, angle)
 
 
+def sample_switch(history: ClipSpec, history_frames: int, rng: np.random.Generator) -> ClipSpec:
+    """A switch clip: `history`'s first `history_frames` frames, then the same object moving another way (a motion
+    other than the history's, not a held-out combination, a random speed and diagonal), as a prompt switch in a
+    stream asks."""
+    motions = [
+        m for m in MOTIONS if m != history.motion and (history.colour, history.shape, m) not in HELD_OUT
+    ]
+    motion = motions[int(rng.integers(len(motions)))]
+    speed = ("slowly", "normal", "normal", "quickly")[int(rng.integers(4))] if motion != "still" else "normal"
+    angle = float(rng.uniform(35.0, 55.0)) + 90.0 * int(rng.integers(4))
+    return replace(
+        history,
+        motion=motion,
+        speed=speed,
+        angle_deg=angle,
+        skip_frames=0,
+        history=history,
+        history_frames=history_frames,
+    )
+
+
 PALETTE_NAMES = tuple(PALETTE)
 
 
@@ -209,11 +249,19 @@ def _ping_pong(x: np.ndarray, length: float) -> np.ndarray:
 
 def trajectory(spec: ClipSpec, frames: int, size: int) -> np.ndarray:
     """Top-left corner of the object per frame, float pixels, shape (frames, 2) as (x, y)."""
-    obj = spec.object_size(size)
-    free = float(size - obj)  # the object's top-left travels in [0, free]
+    free = float(size - spec.object_size(size))  # the object's top-left travels in [0, free]
+    if spec.history is None:
+        t = np.arange(spec.skip_frames, spec.skip_frames + frames, dtype=np.float64)
+        return _path(spec, spec.start_x * free, spec.start_y * free, t, free)
+    head = trajectory(spec.history, min(frames, spec.history_frames), size)  # (n, 2)
+    # the switch: from the history's last position on, frame n of the clip is step 1 of the new motion
+    t = np.arange(1, frames - len(head) + 1, dtype=np.float64)
+    return np.concatenate([head, _path(spec, head[-1, 0], head[-1, 1], t, free)])
+
+
+def _path(spec: ClipSpec, x0: float, y0: float, t: np.ndarray, free: float) -> np.ndarray:
+    """(len(t), 2) positions at frames `t` of `spec`'s motion started at pixel (x0, y0), reflected at walls."""
     speed = spec.speed_factor * free / (CROSSING_SECONDS * FPS)  # pixels per frame along a crossing axis
-    t = np.arange(spec.skip_frames, spec.skip_frames + frames, dtype=np.float64)
-    x0, y0 = spec.start_x * free, spec.start_y * free
     vx = vy = 0.0
     if spec.motion == "right":
         vx = speed

@@ -55,14 +55,16 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
 
     `recipe.clips` clips start where their caption's motion begins; `recipe.continuation_clips` more start
     `skip_frames` into the same endless trajectory (against a wall, after a reflection) and give their first
-    `recipe.context_frames` latent frames as clean history, as a streamed chunk's history is."""
+    `recipe.context_frames` latent frames as clean history, as a streamed chunk's history is;
+    `recipe.switch_clips` more are continuations whose object changes its motion right after that history, with
+    the new motion in the caption, as after a prompt switch in a stream."""
     from dataclasses import replace
 
     from transformers import AutoTokenizer
 
     from sanavideo.adapters.vae import load_vae
     from sanavideo.data.latents import LatentCacheWriter
-    from sanavideo.data.shapes import caption, render_many, sample_spec
+    from sanavideo.data.shapes import caption, render_many, sample_spec, sample_switch
     from sanavideo.train.vae import to_model_input
 
     device = resolve_device(recipe.device)
@@ -70,8 +72,10 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
     tokenizer = AutoTokenizer.from_pretrained(str(text_dir / "tokenizer"))
     writer = LatentCacheWriter(recipe.root / "cache")
     rng = np.random.default_rng(recipe.seed + 1)
-    # a separate stream for the continuations, so that the plain clips do not depend on them
+    # separate streams for the continuations and the switches, so that the clips before them do not depend on them
     continuation_rng = np.random.default_rng(recipe.seed + 2)
+    switch_rng = np.random.default_rng(recipe.seed + 3)
+    history_frames = 1 + vae.temporal_stride * (recipe.context_frames - 1)  # pixel frames of the history
 
     def tokens(text: str) -> dict[str, torch.Tensor]:
         tok = tokenizer(
@@ -86,14 +90,18 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
     def draw(i: int):  # clip i: (spec, caption rng, context latent frames)
         if i < recipe.clips:
             return sample_spec(rng), rng, 0
-        skip = int(continuation_rng.integers(1, CONTINUATION_MAX_SKIP + 1))
-        return (
-            replace(sample_spec(continuation_rng), skip_frames=skip),
-            continuation_rng,
-            recipe.context_frames,
-        )
+        if i < recipe.clips + recipe.continuation_clips:
+            skip = int(continuation_rng.integers(1, CONTINUATION_MAX_SKIP + 1))
+            return (
+                replace(sample_spec(continuation_rng), skip_frames=skip),
+                continuation_rng,
+                recipe.context_frames,
+            )
+        skip = int(switch_rng.integers(0, CONTINUATION_MAX_SKIP + 1))
+        history = replace(sample_spec(switch_rng), skip_frames=skip)
+        return sample_switch(history, history_frames, switch_rng), switch_rng, recipe.context_frames
 
-    total = recipe.clips + recipe.continuation_clips
+    total = recipe.clips + recipe.continuation_clips + recipe.switch_clips
     block, batch, start = 2048, 64, time.perf_counter()
     for first in range(0, total, block):
         drawn = [draw(i) for i in range(first, min(first + block, total))]

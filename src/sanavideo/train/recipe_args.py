@@ -144,8 +144,14 @@ class EmbeddedRecipe:
         "first chunk given as clean history: what a streamed chunk sees after the first second",
         default=2000,
     )
+    switch_clips: int = _doc(
+        "more continuation clips whose object changes its motion right after the history, captioned with the new "
+        "motion: what a streamed chunk sees after a prompt switch",
+        default=2000,
+    )
     context_frames: int = _doc(
-        "latent frames of history a continuation clip gives (the training config's chunk_frames)", default=3
+        "latent frames of history a continuation or switch clip gives (the training config's chunk_frames)",
+        default=3,
     )
     vae_clips: int = _doc("clips rendered for the VAE", default=4000)
     vae_steps: int = _doc(
