@@ -15,7 +15,7 @@ from sanavideo.adapters.vae import load_vae
 from sanavideo.data.latents import load_cache
 from sanavideo.data.shapes import parse_prompt, render, render_many, sample_spec, sample_switch
 from sanavideo.data.shapes_text import build_tokenizer
-from sanavideo.train.embedded import CONTINUATION_MAX_SKIP, EmbeddedRecipe, build_latent_cache
+from sanavideo.train.embedded import CONTINUATION_MAX_SKIP, EmbeddedRecipe, build_latent_cache, history_chunk
 from sanavideo.train.vae import build_vae, render_pool, save_vae, to_model_input
 
 
@@ -114,3 +114,13 @@ def test_continuation_history_reaches_the_objective(tmp_path, one_thread, monkey
     )
     assert train(run).steps == 1
     assert sorted(seen[0]) == [0, 0, 1, 1]
+
+
+def test_history_is_one_chunk_of_the_training_config():
+    """Continuation and switch clips give one streamed chunk of history: the config's chunk_frames by default."""
+    assert history_chunk(EmbeddedRecipe()) == 3  # embedded-shapes.yaml
+    assert history_chunk(EmbeddedRecipe(overrides=["objective.chunk_frames=2"])) == 2
+    with pytest.raises(
+        ValueError, match=r"integer objective.chunk_frames .* got \[2, 3\]; or set context_frames"
+    ):
+        history_chunk(EmbeddedRecipe(overrides=["objective.chunk_frames=[2, 3]"]))

@@ -50,12 +50,26 @@ def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
     return out
 
 
+def history_chunk(recipe: EmbeddedRecipe) -> int:
+    """The training config's `objective.chunk_frames`: the latent frames of one streamed chunk (an integer)."""
+    from sanavideo.train import load_args
+
+    chunk = load_args(recipe.config, recipe.overrides).objective.chunk_frames
+    if not isinstance(chunk, int):
+        raise ValueError(
+            f"the embedded recipe's continuation clips need an integer objective.chunk_frames in {recipe.config}, "
+            f"got {chunk!r}; or set context_frames"
+        )
+    return chunk
+
+
 def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, log=print) -> Path:
     """Render clips, encode them with the trained VAE, tokenize their captions; write `precompute`'s cache layout.
 
     `recipe.clips` clips start where their caption's motion begins; `recipe.continuation_clips` more start
     `skip_frames` into the same endless trajectory (against a wall, after a reflection) and give their first
-    `recipe.context_frames` latent frames as clean history, as a streamed chunk's history is;
+    `recipe.context_frames` latent frames (default: the training config's chunk) as clean history, as a streamed
+    chunk's history is;
     `recipe.switch_clips` more are continuations whose object changes its motion right after that history, with
     the new motion in the caption, as after a prompt switch in a stream."""
     from dataclasses import replace
@@ -75,7 +89,8 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
     # separate streams for the continuations and the switches, so that the clips before them do not depend on them
     continuation_rng = np.random.default_rng(recipe.seed + 2)
     switch_rng = np.random.default_rng(recipe.seed + 3)
-    history_frames = 1 + vae.temporal_stride * (recipe.context_frames - 1)  # pixel frames of the history
+    history_latents = recipe.context_frames or history_chunk(recipe)
+    history_frames = 1 + vae.temporal_stride * (history_latents - 1)  # the same history in pixel frames
 
     def tokens(text: str) -> dict[str, torch.Tensor]:
         tok = tokenizer(
@@ -95,11 +110,11 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
             return (
                 replace(sample_spec(continuation_rng), skip_frames=skip),
                 continuation_rng,
-                recipe.context_frames,
+                history_latents,
             )
         skip = int(switch_rng.integers(0, CONTINUATION_MAX_SKIP + 1))
         history = replace(sample_spec(switch_rng), skip_frames=skip)
-        return sample_switch(history, history_frames, switch_rng), switch_rng, recipe.context_frames
+        return sample_switch(history, history_frames, switch_rng), switch_rng, history_latents
 
     total = recipe.clips + recipe.continuation_clips + recipe.switch_clips
     block, batch, start = 2048, 64, time.perf_counter()

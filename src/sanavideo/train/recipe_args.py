@@ -149,9 +149,10 @@ class EmbeddedRecipe:
         "motion: what a streamed chunk sees after a prompt switch",
         default=2000,
     )
-    context_frames: int = _doc(
-        "latent frames of history a continuation or switch clip gives (the training config's chunk_frames)",
-        default=3,
+    context_frames: int | None = _doc(
+        "latent frames of history a continuation or switch clip gives (default: the training config's "
+        "objective.chunk_frames, one streamed chunk)",
+        default=None,
     )
     vae_clips: int = _doc("clips rendered for the VAE", default=4000)
     vae_steps: int = _doc(
