@@ -69,9 +69,8 @@ def build_latent_cache(recipe: EmbeddedRecipe, vae_dir: Path, text_dir: Path, lo
     `recipe.clips` clips start where their caption's motion begins; `recipe.continuation_clips` more start
     `skip_frames` into the same endless trajectory (against a wall, after a reflection) and give their first
     `recipe.context_frames` latent frames (default: the training config's chunk) as clean history, as a streamed
-    chunk's history is;
-    `recipe.switch_clips` more are continuations whose object changes its motion right after that history, with
-    the new motion in the caption, as after a prompt switch in a stream."""
+    chunk's history is; `recipe.switch_clips` more are continuations whose object changes its motion right after
+    that history, with the new motion in the caption, as after a prompt switch in a stream."""
     from dataclasses import replace
 
     from transformers import AutoTokenizer
