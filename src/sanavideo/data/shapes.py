@@ -168,6 +168,16 @@ class ClipSpec:
         return max(3, int(round(canvas * BASE_SIZE_FRACTION * self.scale)))
 
 
+def _sample_speed(motion: str, rng: np.random.Generator) -> str:
+    """A speed word: normal half the time, slowly or quickly a quarter each; still objects are "normal"."""
+    return ("slowly", "normal", "normal", "quickly")[int(rng.integers(4))] if motion != "still" else "normal"
+
+
+def _sample_diagonal(rng: np.random.Generator) -> float:
+    """The angle of "bounces": between 35 and 55 degrees off the axes, in any of the four quadrants."""
+    return float(rng.uniform(35.0, 55.0)) + 90.0 * int(rng.integers(4))
+
+
 def sample_spec(rng: np.random.Generator, held_out: bool = False) -> ClipSpec:
     """Draw a random clip: from the training combinations, or (held_out=True) from `HELD_OUT` only."""
     if held_out:
@@ -189,7 +199,7 @@ def sample_spec(rng: np.random.Generator, held_out: bool = False) -> ClipSpec:
     size = ("small", "medium", "medium", "big")[int(rng.integers(4))]
     jitter = 0.1 if size == "medium" else 0.03
     scale = SIZE_FACTORS[size] * float(rng.uniform(1.0 - jitter, 1.0 + jitter))
-    speed = ("slowly", "normal", "normal", "quickly")[int(rng.integers(4))] if motion != "still" else "normal"
+    speed = _sample_speed(motion, rng)
 
     # Start near the side the object moves away from (within the first 15% of the free range), so the first
     # second shows the named direction before any wall is reached (at double speed the first second covers
@@ -207,8 +217,7 @@ def sample_spec(rng: np.random.Generator, held_out: bool = False) -> ClipSpec:
         start_x, start_y = float(rng.uniform(0.25, 0.75)), float(rng.uniform(0.25, 0.75))
     else:
         start_x, start_y = float(rng.uniform(0.0, 1.0)), float(rng.uniform(0.0, 1.0))
-    # A diagonal between 35 and 55 degrees off the axes, in any of the four quadrants.
-    angle = float(rng.uniform(35.0, 55.0)) + 90.0 * int(rng.integers(4))
+    angle = _sample_diagonal(rng)
     return ClipSpec(colour, shape, motion, background, size, scale, speed, start_x, start_y, angle)
 
 
@@ -220,8 +229,8 @@ def sample_switch(history: ClipSpec, history_frames: int, rng: np.random.Generat
         m for m in MOTIONS if m != history.motion and (history.colour, history.shape, m) not in HELD_OUT
     ]
     motion = motions[int(rng.integers(len(motions)))]
-    speed = ("slowly", "normal", "normal", "quickly")[int(rng.integers(4))] if motion != "still" else "normal"
-    angle = float(rng.uniform(35.0, 55.0)) + 90.0 * int(rng.integers(4))
+    speed = _sample_speed(motion, rng)
+    angle = _sample_diagonal(rng)
     return replace(
         history,
         motion=motion,
