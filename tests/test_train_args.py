@@ -60,6 +60,10 @@ def test_types_and_overrides(tmp_path):
         load_args(None, ["data.num_frames=80"])
     with pytest.raises(ValueError, match="key=value"):
         load_args(None, ["lr"])
+    with pytest.raises(ValueError, match=r"optim\.decay_steps must be 0 .*warmup_steps \(7\), got 7"):
+        load_args(cfg, ["optim.warmup_steps=7", "optim.decay_steps=7"])
+    with pytest.raises(ValueError, match=r"optim\.final_lr_ratio must be in \[0, 1\], got 1.5"):
+        load_args(cfg, ["optim.final_lr_ratio=1.5"])
     # the saved form loads back to the same arguments
     save_args(args, tmp_path / "saved.yaml")
     assert load_args(tmp_path / "saved.yaml") == args

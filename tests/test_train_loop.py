@@ -347,3 +347,23 @@ def test_lora_initialisation_depends_on_the_seed_only():
         adapters.append({n: p.detach().clone() for n, p in model.named_parameters() if "lora_A" in n})
     assert adapters[0] and all(torch.equal(adapters[0][n], adapters[1][n]) for n in adapters[0])
     assert not all(torch.equal(adapters[0][n], adapters[2][n]) for n in adapters[0])
+
+
+def test_cosine_decay_follows_the_warm_up_and_is_logged(tmp_path):
+    """optim.decay_steps: linear warm-up, then a cosine from the base rate down to lr * final_lr_ratio at
+    decay_steps, constant after; the rate the loop logs is that schedule's."""
+    import math
+
+    from sanavideo.train.optim import lr_factor
+
+    # LambdaLR's count s gives the rate of step s + 1
+    assert [lr_factor(s, 4, 0, 0.1) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert lr_factor(3, 4, 12, 0.1) == 1.0  # step 4: the end of the warm-up, the top of the cosine
+    assert lr_factor(7, 4, 12, 0.1) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert lr_factor(11, 4, 12, 0.1) == pytest.approx(0.1) and lr_factor(50, 4, 12, 0.1) == pytest.approx(0.1)
+    train(make_args(tmp_path, max_steps=8, log_every=1, optim__decay_steps=7, optim__final_lr_ratio=0.2))
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    lr = {r["step"]: r["lr"] for r in records}  # logged after the step's update: the rate of step + 1
+    assert lr[4] == pytest.approx(2e-3)  # warm-up of 5 steps: step 5 at the full rate
+    assert lr[5] == pytest.approx(2e-3 * (0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * 0.5))))
+    assert lr[6] == pytest.approx(2e-3 * 0.2) and lr[8] == pytest.approx(2e-3 * 0.2)

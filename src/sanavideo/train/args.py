@@ -95,7 +95,11 @@ class OptimArgs:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-10
     weight_decay: float = 0.0
-    warmup_steps: int = 500  # linear warm-up, then constant
+    warmup_steps: int = 500  # linear warm-up, then constant (or the cosine decay below)
+    # cosine decay from the end of the warm-up to step decay_steps, down to lr * final_lr_ratio, constant
+    # after; 0: no decay
+    decay_steps: int = 0
+    final_lr_ratio: float = 0.1
     grad_clip: float = 0.1  # max global grad norm; 0 disables
     grad_accum: int = 1
     ema_decay: float = 0.9999  # 0 disables EMA
@@ -189,6 +193,15 @@ def validate(a: TrainArgs) -> None:
     need(p.grad_accum >= 1, f"optim.grad_accum must be >= 1, got {p.grad_accum}")
     need(math.isfinite(p.lr) and p.lr > 0, f"optim.lr must be a positive number, got {p.lr}")
     need(p.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {p.warmup_steps}")
+    need(
+        p.decay_steps == 0 or p.decay_steps > p.warmup_steps,
+        f"optim.decay_steps must be 0 (no decay) or more than optim.warmup_steps ({p.warmup_steps}), "
+        f"got {p.decay_steps}",
+    )
+    need(
+        0.0 <= p.final_lr_ratio <= 1.0,
+        f"optim.final_lr_ratio must be in [0, 1], got {p.final_lr_ratio}",
+    )
     need(
         math.isfinite(p.grad_clip) and p.grad_clip >= 0,
         f"optim.grad_clip must be >= 0 (0: off), got {p.grad_clip}",
