@@ -311,6 +311,18 @@ def test_wrong_prompts_fail():
     assert evaluate_clip(bounce, "an orange triangle moves right").motion_ok is False
 
 
+def test_a_straight_motion_with_sideways_drift_reads_as_its_direction_not_bounces():
+    """A right-mover drifting down 4 px while it travels ~20 px (ratio ~0.2, within the directional rule's 0.5)
+    reads "right"; the world's shallowest bounce (35 degrees, ratio 0.7) still reads "bounces"."""
+    right = render(ClipSpec("red", "circle", "right", start_x=0.05, start_y=0.4), 33, 64)
+    drift = np.stack([np.roll(frame, f // 4, axis=0) for f, frame in enumerate(right)])  # 1 px every 4 frames
+    report = evaluate_clip(drift, "a red circle moves right")
+    assert report.first_second_span[1] >= 0.04 * 64 and report.motion_measured == "right", report
+    assert evaluate_clip(drift, "a red circle bounces around").motion_ok is False
+    shallow = render(ClipSpec("red", "circle", "bounces", angle_deg=35.0), 33, 64)
+    assert evaluate_clip(shallow, "a red circle bounces around").motion_measured == "bounces"
+
+
 def test_long_clip_failures_are_caught():
     spec = ClipSpec("purple", "square", "down", "white", start_y=0.0)
     video = render(spec, 81, 64)

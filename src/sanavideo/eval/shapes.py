@@ -45,7 +45,10 @@ class EvalThresholds:
     still_tolerance: float = 0.03  # "stays still": centroid within this distance of where it started
     move_threshold: float = 0.04  # a named direction needs at least this displacement over the first second
     max_cross_ratio: float = 0.5  # ... and at most this much sideways drift relative to it
-    bounce_threshold: float = 0.04  # "bounces": both coordinates span at least this over the first second
+    # "bounces" (the world's diagonals, 35-55 degrees off the axes): both coordinates span at least this over the
+    # first second, the smaller span more than max_cross_ratio x the larger; with less, the sideways drift that
+    # a named direction tolerates, the clip reads as that direction
+    bounce_threshold: float = 0.04
     area_low: float = 0.6  # stable area: every frame within [low, high] x the median area
     area_high: float = 1.6
     colour_stable_fraction: float = 0.95  # frames whose colour names the clip's colour
@@ -260,7 +263,7 @@ def evaluate_clip(
         move, cross = th.move_threshold * side, th.max_cross_ratio
         if deviation <= th.still_tolerance * side:
             motion_measured = "still"
-        elif min(span) >= th.bounce_threshold * side:
+        elif min(span) >= th.bounce_threshold * side and min(span) > cross * max(span):
             motion_measured = "bounces"
         elif abs(dx) >= move and abs(dy) <= cross * abs(dx):
             motion_measured = "right" if dx > 0 else "left"
