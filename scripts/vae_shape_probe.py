@@ -43,6 +43,7 @@ def main() -> None:
     vae = load_vae(path / "vae" if (path / "vae").is_dir() else path)
     stride = vae.spatial_stride
     rng = np.random.default_rng(0)
+    total = clips = 0
     print("| shape | size | speed | on the latent grid | half a latent pixel off |")
     print("|---|---|---|---|---|")
     for shape in ("circle", "square", "triangle"):
@@ -65,7 +66,9 @@ def main() -> None:
                         passed += bool(report.shape_ok)
                         fills.append(report.fill_ratio)
                     cells.append(f"{passed}/{len(MOTIONS)} (fill {np.nanmedian(fills):.2f})")
+                    total, clips = total + passed, clips + len(MOTIONS)
                 print(f"| {shape} | {size} | {speed} | {cells[0]} | {cells[1]} |", flush=True)
+    print(f"shape check passed by {total} of {clips} reconstructions ({100 * total / clips:.0f}%)")
 
 
 if __name__ == "__main__":

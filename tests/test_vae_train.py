@@ -133,3 +133,20 @@ def test_object_crops_contain_the_object_and_keep_pixels_per_step():
         (17, 32, 32),
         (33, 16, 32),
     ]
+
+
+def test_pixel_weights_mark_the_object_and_its_outline():
+    from sanavideo.train.vae import pixel_weights
+
+    x = -torch.ones(1, 3, 2, 12, 12)  # black clip of 2 frames, a white 4x4 square at rows/cols 4..7
+    x[:, :, :, 4:8, 4:8] = 1.0
+    w = pixel_weights(x, foreground_weight=10.0, edge_weight=5.0)[0, 0, 1]  # (H, W) of frame 1
+    assert w.shape == (12, 12)
+    assert w[0, 0] == 1.0  # background, far from the object
+    assert w[5, 5] == 11.0  # inside, away from the outline
+    assert w[4, 4] == 16.0 and w[4, 6] == 16.0  # the object's own outline pixels
+    assert w[3, 5] == 6.0 and w[3, 3] == 6.0  # background pixels touching the object
+    assert w[2, 5] == 1.0  # two pixels out: background again
+    assert torch.equal(
+        pixel_weights(x, 10.0)[0, 0, 1], torch.where(w > 10.0, 11.0, 1.0)
+    )  # no edge term by default

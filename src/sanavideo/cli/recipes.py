@@ -14,6 +14,7 @@ VAE_FLAGS: dict[str, str] = {
     "--render": "render",
     "--preset": "preset",
     "--foreground-weight": "foreground_weight",
+    "--edge-weight": "edge_weight",
     "--init": "init",
     "--decoder-only": "decoder_only",
     "--steps": "steps",

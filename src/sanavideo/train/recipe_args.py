@@ -92,6 +92,11 @@ class VAETrainArgs:
         "~6% of a frame, and without it early training settles on reconstructing the background alone",
         default=10.0,
     )
+    edge_weight: float = _doc(
+        "extra weight of the object's outline (pixels with object and background in their 3x3 neighbourhood): "
+        "small objects are mostly outline, and their corners and points are what the shape check reads",
+        default=0.0,
+    )
     grad_clip: float = _doc("gradient norm clip", default=1.0)
     device: str = _doc("torch device to train on", default="cpu")
     seed: int = _doc("seed of the rendered clips, the initial weights and the batches", default=0)

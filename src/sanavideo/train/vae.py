@@ -13,8 +13,8 @@ convolutions themselves. The recipe the embedded model uses, measured on 2 CPU c
 Data: `--render N` renders N clips in memory (`sanavideo.data.shapes`), `--data DIR` reads the mp4 files that
 `write_dataset` wrote. Steps take random windows of the `--frames` lengths in turn (4k+1, longer ones with
 proportionally fewer clips), flipped left/right at random; with `--crop`, every other step takes object-centred
-crops instead of whole frames. Loss: foreground-weighted L1 + L2 on [-1, 1] pixels + `kl_weight` x KL. AdamW
-with warm-up and cosine decay over the step or time budget; bf16 autocast where it is native (`bf16_is_fast`).
+crops instead of whole frames. Loss: foreground- and outline-weighted L1 + L2 on [-1, 1] pixels + `kl_weight` x
+KL. AdamW with warm-up and cosine decay over the step or time budget; bf16 autocast where it is native (`bf16_is_fast`).
 Every `--checkpoint-every` seconds the held-out PSNR is measured and the best weights so far are written to
 OUT/best, so a stopped run loses little; `--init` warm-starts from any saved VAE folder, and with `--decoder-only`
 only its decoder trains, so the latents (and a transformer trained on them) stay valid. At the end the
@@ -206,15 +206,23 @@ def reconstruction_loss(vae, clips: torch.Tensor, device: torch.device, frames: 
 # 3. Training -------------------------------------------------------------------------------------------------
 
 
-def pixel_weights(x: torch.Tensor, foreground_weight: float) -> torch.Tensor:
-    """1 for background pixels, 1 + foreground_weight for pixels unlike the clip's background colour.
+def pixel_weights(x: torch.Tensor, foreground_weight: float, edge_weight: float = 0.0) -> torch.Tensor:
+    """Per-pixel loss weights (B, 1, T, H, W): 1, plus `foreground_weight` on pixels unlike the clip's background
+    colour, plus `edge_weight` on the object's outline (pixels with both object and background in their 3x3
+    neighbourhood of the same frame: the band where corners and points are won or lost).
 
     x: (B, 3, T, H, W) in [-1, 1]; the background colour of a clip is the per-channel median of its first
     frame (the object covers well under half of it).
     """
     background = x[:, :, 0].flatten(2).median(dim=2).values  # (B, 3)
-    differs = (x - background[:, :, None, None, None]).abs().amax(dim=1, keepdim=True) > 0.05
-    return 1.0 + foreground_weight * differs.float()
+    differs = ((x - background[:, :, None, None, None]).abs().amax(dim=1, keepdim=True) > 0.05).float()
+    weight = 1.0 + foreground_weight * differs
+    if edge_weight:
+        pool = torch.nn.functional.max_pool3d
+        dilated = pool(differs, (1, 3, 3), stride=1, padding=(0, 1, 1))
+        eroded = -pool(-differs, (1, 3, 3), stride=1, padding=(0, 1, 1))
+        weight = weight + edge_weight * (dilated - eroded)
+    return weight
 
 
 def _lr_factor(step: int, warmup: int, progress: float, min_ratio: float) -> float:
@@ -367,7 +375,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         with autocast:
             rec = decode_latents(vae, post.sample())
         rec = rec.float()
-        weight = pixel_weights(x, args.foreground_weight)  # (B, 1, T, H, W)
+        weight = pixel_weights(x, args.foreground_weight, args.edge_weight)  # (B, 1, T, H, W)
         l1 = ((rec - x).abs() * weight).mean()
         l2 = ((rec - x) ** 2 * weight).mean()
         # KL to N(0, 1) per latent element (diffusers' .kl() sums over only some axes of 5-D latents).
