@@ -69,6 +69,21 @@ def test_cli_report(tmp_path, capsys):
     assert "held-out: PSNR" in capsys.readouterr().out
     assert psnr_db(0.0) > 90 and abs(float(psnr_db(255.0**2)) - 0.0) < 1e-9
     assert 0 < held["object_psnr_db"] < 60
+    assert set(held["region_psnr_db"]) == {"interior", "outline", "ring", "far_background"}
+
+
+def test_region_masks_partition_the_frame_around_the_object():
+    from sanavideo.eval.vae import region_masks
+
+    clip = np.zeros((1, 2, 12, 12, 3), np.uint8)  # black, a white 4x4 square at rows/cols 4..7
+    clip[:, :, 4:8, 4:8] = 255
+    masks = region_masks(clip)
+    assert (sum(m.astype(int) for m in masks.values()) == 1).all()  # every pixel in exactly one region
+    frame = {name: m[0, 1] for name, m in masks.items()}
+    assert frame["interior"].sum() == 4 and frame["interior"][5:7, 5:7].all()
+    assert frame["outline"].sum() == 12 and frame["outline"][4, 4]
+    assert frame["ring"].sum() == 36 - 16 and frame["ring"][3, 3] and not frame["ring"][2, 5]
+    assert frame["far_background"][0, 0] and frame["far_background"].sum() == 144 - 36
 
 
 def test_object_mask_is_the_rendered_object():

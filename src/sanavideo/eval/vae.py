@@ -2,7 +2,8 @@
 
 Measures, on clips the VAE never saw (held-out colour/shape/motion combinations, a fresh seed):
 - reconstruction PSNR (8-bit scale) per frame index over `frames`-long clips, its mean, and the PSNR over the
-  object's pixels alone (a VAE that paints the background and loses the object can still score 22 dB overall);
+  object's pixels alone (a VAE that paints the background and loses the object can still score 22 dB overall),
+  and per region (`region_masks`: the object's interior and outline, the background ring around it, the rest);
 - the shapes evaluator (`sanavideo.eval.shapes`) on the ground-truth clips and on their reconstructions
   (colour, shape, motion, one object, ...), so a VAE that loses the object or its motion shows up as failures;
 - one long clip (961 frames = 60 s) encoded and decoded in streaming mode (piece by piece through the causal
@@ -38,6 +39,24 @@ def object_mask(clips: np.ndarray) -> np.ndarray:
     the corner pixel of frame 0; objects start away from the corners)."""
     background = clips[:, :1, :1, :1].astype(np.int16)  # (N, 1, 1, 1, 3)
     return np.abs(clips.astype(np.int16) - background).max(axis=-1) > 12
+
+
+def region_masks(clips: np.ndarray) -> dict[str, np.ndarray]:
+    """uint8 clips (N, T, H, W, 3) -> four bool masks (N, T, H, W) that partition every frame: the object's
+    interior, its outline (object pixels with background in their 3x3 neighbourhood), the background ring
+    (background pixels with object in it) and the far background. A VAE that bleeds the object's colour outwards
+    fails in the ring; one that erodes the object, on its outline."""
+    obj = torch.from_numpy(object_mask(clips)).float()[:, None]  # (N, T, H, W) -> (N, 1, T, H, W)
+    pool = torch.nn.functional.max_pool3d
+    dilated = (pool(obj, (1, 3, 3), stride=1, padding=(0, 1, 1)) > 0.5)[:, 0].numpy()
+    eroded = (-pool(-obj, (1, 3, 3), stride=1, padding=(0, 1, 1)) > 0.5)[:, 0].numpy()
+    on = obj[:, 0].numpy() > 0.5
+    return {
+        "interior": eroded,
+        "outline": on & ~eroded,
+        "ring": dilated & ~on,
+        "far_background": ~dilated,
+    }
 
 
 @torch.no_grad()
@@ -121,6 +140,9 @@ def vae_report(vae: WanVAE, request: VAEReportRequest, log=print) -> tuple[dict,
             "psnr_db_per_frame": [round(float(v), 3) for v in per_frame],
             "min_frame_psnr_db": float(per_frame.min()),
             "object_psnr_db": float(psnr_db((sq * on_object).sum() / max(3 * on_object.sum(), 1))),
+            "region_psnr_db": {
+                name: float(psnr_db(sq[mask].mean())) for name, mask in region_masks(clips).items()
+            },
             "clip_psnr_db": [round(float(v), 3) for v in psnr_db(sq.mean(axis=(1, 2, 3, 4)))],
             "shapes_ground_truth": pass_rates(truth_reports),
             "shapes_reconstructed": pass_rates(rec_reports),
@@ -133,7 +155,9 @@ def vae_report(vae: WanVAE, request: VAEReportRequest, log=print) -> tuple[dict,
     }
     log(
         f"held-out: PSNR {report['held_out']['psnr_db']:.2f} dB (lowest frame {per_frame.min():.2f} dB, "
-        f"object pixels {report['held_out']['object_psnr_db']:.2f} dB); "
+        f"object pixels {report['held_out']['object_psnr_db']:.2f} dB; by region "
+        + ", ".join(f"{k} {v:.1f}" for k, v in report["held_out"]["region_psnr_db"].items())
+        + "); "
         f"shapes checks on reconstructions: {report['held_out']['shapes_reconstructed']['all']:.0%} all passed"
     )
     images = {"clips": clips[:4], "recs": recs[:4]}
