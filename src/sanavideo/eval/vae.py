@@ -26,7 +26,7 @@ from sanavideo.adapters.vae import WanVAE
 from sanavideo.adapters.wan_causal import WanCausalDecoder, WanCausalEncoder
 from sanavideo.eval.requests import VAEReportRequest
 from sanavideo.pixels import to_uint8
-from sanavideo.train.vae import psnr_db, to_model_input
+from sanavideo.train.vae import dilate_erode, psnr_db, to_model_input
 
 
 def _to_uint8(video: torch.Tensor) -> np.ndarray:
@@ -44,13 +44,12 @@ def object_mask(clips: np.ndarray) -> np.ndarray:
 def region_masks(clips: np.ndarray) -> dict[str, np.ndarray]:
     """uint8 clips (N, T, H, W, 3) -> four bool masks (N, T, H, W) that partition every frame: the object's
     interior, its outline (object pixels with background in their 3x3 neighbourhood), the background ring
-    (background pixels with object in it) and the far background. A VAE that bleeds the object's colour outwards
+    (background pixels with object in theirs) and the far background. A VAE that bleeds the object's colour outwards
     fails in the ring; one that erodes the object, on its outline."""
-    obj = torch.from_numpy(object_mask(clips)).float()[:, None]  # (N, T, H, W) -> (N, 1, T, H, W)
-    pool = torch.nn.functional.max_pool3d
-    dilated = (pool(obj, (1, 3, 3), stride=1, padding=(0, 1, 1)) > 0.5)[:, 0].numpy()
-    eroded = (-pool(-obj, (1, 3, 3), stride=1, padding=(0, 1, 1)) > 0.5)[:, 0].numpy()
-    on = obj[:, 0].numpy() > 0.5
+    on = object_mask(clips)
+    dilated, eroded = (
+        m[:, 0].numpy() > 0.5 for m in dilate_erode(torch.from_numpy(on).float()[:, None])
+    )  # (N, 1, T, H, W) -> (N, T, H, W)
     return {
         "interior": eroded,
         "outline": on & ~eroded,

@@ -206,6 +206,14 @@ def reconstruction_loss(vae, clips: torch.Tensor, device: torch.device, frames: 
 # 3. Training -------------------------------------------------------------------------------------------------
 
 
+def dilate_erode(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 0/1 float mask (B, 1, T, H, W) -> its dilation and its erosion by a 3x3 square, frame by frame."""
+    pool = torch.nn.functional.max_pool3d
+    dilated = pool(mask, (1, 3, 3), stride=1, padding=(0, 1, 1))
+    eroded = -pool(-mask, (1, 3, 3), stride=1, padding=(0, 1, 1))
+    return dilated, eroded
+
+
 def pixel_weights(x: torch.Tensor, foreground_weight: float, edge_weight: float = 0.0) -> torch.Tensor:
     """Per-pixel loss weights (B, 1, T, H, W): 1, plus `foreground_weight` on pixels unlike the clip's background
     colour, plus `edge_weight` on the object's outline (pixels with both object and background in their 3x3
@@ -218,9 +226,7 @@ def pixel_weights(x: torch.Tensor, foreground_weight: float, edge_weight: float 
     differs = ((x - background[:, :, None, None, None]).abs().amax(dim=1, keepdim=True) > 0.05).float()
     weight = 1.0 + foreground_weight * differs
     if edge_weight:
-        pool = torch.nn.functional.max_pool3d
-        dilated = pool(differs, (1, 3, 3), stride=1, padding=(0, 1, 1))
-        eroded = -pool(-differs, (1, 3, 3), stride=1, padding=(0, 1, 1))
+        dilated, eroded = dilate_erode(differs)
         weight = weight + edge_weight * (dilated - eroded)
     return weight
 
