@@ -77,7 +77,7 @@ def test_region_masks_partition_the_frame_around_the_object():
 
     clip = np.zeros((1, 2, 12, 12, 3), np.uint8)  # black, a white 4x4 square at rows/cols 4..7
     clip[:, :, 4:8, 4:8] = 255
-    masks = region_masks(clip)
+    masks = region_masks(object_mask(clip))
     assert (sum(m.astype(int) for m in masks.values()) == 1).all()  # every pixel in exactly one region
     frame = {name: m[0, 1] for name, m in masks.items()}
     assert frame["interior"].sum() == 4 and frame["interior"][5:7, 5:7].all()

@@ -41,15 +41,13 @@ def object_mask(clips: np.ndarray) -> np.ndarray:
     return np.abs(clips.astype(np.int16) - background).max(axis=-1) > 12
 
 
-def region_masks(clips: np.ndarray) -> dict[str, np.ndarray]:
-    """uint8 clips (N, T, H, W, 3) -> four bool masks (N, T, H, W) that partition every frame: the object's
-    interior, its outline (object pixels with background in their 3x3 neighbourhood), the background ring
-    (background pixels with object in theirs) and the far background. A VAE that bleeds the object's colour outwards
-    fails in the ring; one that erodes the object, on its outline."""
-    on = object_mask(clips)
-    dilated, eroded = (
-        m[:, 0].numpy() > 0.5 for m in dilate_erode(torch.from_numpy(on).float()[:, None])
-    )  # (N, 1, T, H, W) -> (N, T, H, W)
+def region_masks(on: np.ndarray) -> dict[str, np.ndarray]:
+    """An object mask (N, T, H, W) (`object_mask`) -> four bool masks of its shape that partition every frame:
+    the object's interior, its outline (object pixels with background in their 3x3 neighbourhood), the
+    background ring (background pixels with object in theirs) and the far background. A VAE that bleeds the
+    object's colour outwards fails in the ring; one that erodes the object, on its outline."""
+    dilated, eroded = dilate_erode(torch.from_numpy(on).float()[:, None])  # (N, T, H, W) -> (N, 1, T, H, W)
+    dilated, eroded = dilated[:, 0].numpy() > 0.5, eroded[:, 0].numpy() > 0.5  # -> bool (N, T, H, W)
     return {
         "interior": eroded,
         "outline": on & ~eroded,
@@ -127,7 +125,8 @@ def vae_report(vae: WanVAE, request: VAEReportRequest, log=print) -> tuple[dict,
     recs = np.concatenate(recs)
     sq = (recs.astype(np.float64) - clips.astype(np.float64)) ** 2  # (N, T, H, W, 3)
     per_frame = psnr_db(sq.mean(axis=(0, 2, 3, 4)))  # PSNR of each frame index over all clips
-    on_object = object_mask(clips)[..., None]  # (N, T, H, W, 1)
+    on = object_mask(clips)  # (N, T, H, W)
+    on_object = on[..., None]  # (N, T, H, W, 1)
     truth_reports = [evaluate_clip(c, p) for c, p in zip(clips, prompts)]
     rec_reports = [evaluate_clip(c, p) for c, p in zip(recs, prompts)]
     report = {
@@ -140,7 +139,7 @@ def vae_report(vae: WanVAE, request: VAEReportRequest, log=print) -> tuple[dict,
             "min_frame_psnr_db": float(per_frame.min()),
             "object_psnr_db": float(psnr_db((sq * on_object).sum() / max(3 * on_object.sum(), 1))),
             "region_psnr_db": {
-                name: float(psnr_db(sq[mask].mean())) for name, mask in region_masks(clips).items()
+                name: float(psnr_db(sq[mask].mean())) for name, mask in region_masks(on).items()
             },
             "clip_psnr_db": [round(float(v), 3) for v in psnr_db(sq.mean(axis=(1, 2, 3, 4)))],
             "shapes_ground_truth": pass_rates(truth_reports),
