@@ -367,3 +367,21 @@ def test_cosine_decay_follows_the_warm_up_and_is_logged(tmp_path):
     assert lr[4] == pytest.approx(2e-3)  # warm-up of 5 steps: step 5 at the full rate
     assert lr[5] == pytest.approx(2e-3 * (0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi * 0.5))))
     assert lr[6] == pytest.approx(2e-3 * 0.2) and lr[8] == pytest.approx(2e-3 * 0.2)
+
+
+def test_object_weight_reaches_the_step_loss(tmp_path, monkeypatch):
+    """`objective.object_weight` weights the loss the optimizer sees: the same first step logs a different loss."""
+    import sanavideo.train.loop as loop
+
+    seen = []
+    real = loop.frame_losses
+
+    def record(pred, target, weight=None):
+        seen.append(weight)
+        return real(pred, target, weight)
+
+    monkeypatch.setattr(loop, "frame_losses", record)
+    plain = train(make_args(tmp_path / "a", max_steps=1, log_every=1))
+    weighted = train(make_args(tmp_path / "b", max_steps=1, log_every=1, objective__object_weight=4.0))
+    assert seen[0] is None and seen[1] is not None and bool((seen[1] == 4.0).any())
+    assert weighted.losses[0] != pytest.approx(plain.losses[0], rel=1e-4)

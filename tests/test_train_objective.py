@@ -17,6 +17,8 @@ from sanavideo.train.objective import (
     frame_losses,
     logit_normal_sigma,
     masked_loss,
+    object_mask,
+    position_weights,
 )
 
 
@@ -164,3 +166,41 @@ def test_block_causal_training_is_causal():
         x0,
     )
     assert grad1[:, :, :2].abs().max() > 0 and grad1[:, :, 4:].abs().max() == 0.0
+
+
+def test_object_mask_marks_the_positions_that_differ_from_the_frame():
+    x0 = torch.zeros(1, 4, 2, 6, 6)
+    x0[:, :, 0] = torch.tensor([1.0, -2.0, 0.5, 3.0])[:, None, None]  # frame 0: uniform background
+    x0[0, :, 0, 2, 3] += 5.0  # ... and an object at (2, 3)
+    x0[0, :, 0, 2, 4] += 1.0  # ... with a faint edge below the 0.4 threshold (distance 2 of 10)
+    mask = object_mask(x0, 0.4)  # (B, F, H, W)
+    assert mask.shape == (1, 2, 6, 6)
+    assert mask[0, 0].sum() == 1 and mask[0, 0, 2, 3]
+    assert object_mask(x0, 0.1)[0, 0].sum() == 2
+    assert mask[0, 1].all()  # a uniform frame: every position, so its weighted mean is the plain mean
+
+
+def test_position_weights_weigh_the_object_in_the_frame_loss():
+    torch.manual_seed(0)
+    x0 = torch.zeros(2, 4, 3, 4, 4)
+    x0[:, :, :, 1, 1] = 3.0  # the object
+    pred, target = torch.randn(2, 4, 3, 4, 4), torch.randn(2, 4, 3, 4, 4)
+    assert position_weights(x0, ObjectiveArgs()) is None
+    w = position_weights(x0, ObjectiveArgs(object_weight=4.0))
+    assert w[:, :, 1, 1].eq(4.0).all() and w.sum() == 2 * 3 * (15 + 4)
+    err = (pred - target).square().mean(dim=1)  # (B, F, H, W)
+    expected = (err.sum(dim=(2, 3)) + 3.0 * err[:, :, 1, 1]) / 19.0
+    assert torch.allclose(frame_losses(pred, target, w), expected)
+    assert torch.allclose(frame_losses(pred, target, torch.ones(2, 3, 4, 4)), frame_losses(pred, target))
+
+
+@pytest.mark.parametrize(
+    "field,value", [("object_weight", 0.0), ("object_weight", float("nan")), ("object_threshold", 0.0)]
+)
+def test_object_weight_settings_are_validated(field, value):
+    from sanavideo.train.args import TrainArgs, validate
+
+    args = TrainArgs()
+    setattr(args.objective, field, value)
+    with pytest.raises(ValueError, match=f"objective.{field}"):
+        validate(args)

@@ -87,6 +87,11 @@ class ObjectiveArgs:
     # probability that a sample takes one sigma for all its chunks anyway: the regime of text-to-video
     # sampling, where no less-noisy earlier chunk shows the motion and only the caption can say it
     shared_prob: float = 0.0
+    # loss weight of "object" latent positions: those whose clean latent differs from their frame's median
+    # latent by at least object_threshold x the frame's largest difference (on a uniform background, as in the
+    # shapes world, the object and its blur); the per-frame loss is the weighted mean, so 1.0 is the plain mean
+    object_weight: float = 1.0
+    object_threshold: float = 0.4
 
 
 @dataclass
@@ -182,6 +187,14 @@ def validate(a: TrainArgs) -> None:
     need(0.0 <= o.i2v_prob <= 1.0, f"objective.i2v_prob must be in [0, 1], got {o.i2v_prob}")
     need(0.0 <= o.shared_prob <= 1.0, f"objective.shared_prob must be in [0, 1], got {o.shared_prob}")
     need(o.flow_shift > 0, f"objective.flow_shift must be > 0, got {o.flow_shift}")
+    need(
+        math.isfinite(o.object_weight) and o.object_weight > 0,
+        f"objective.object_weight must be a positive number (1: unweighted), got {o.object_weight}",
+    )
+    need(
+        0.0 < o.object_threshold <= 1.0,
+        f"objective.object_threshold must be in (0, 1], got {o.object_threshold}",
+    )
     need(
         o.null_caption in ("embedding", "empty"),
         f"objective.null_caption must be embedding or empty, got {o.null_caption!r}",

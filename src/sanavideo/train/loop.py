@@ -30,7 +30,7 @@ from sanavideo.train import distributed as D
 from sanavideo.train.args import TrainArgs, save_args
 from sanavideo.train.checkpointer import Checkpointer, load_weights
 from sanavideo.train.metrics import MetricsLogger
-from sanavideo.train.objective import StepNoise, add_noise, frame_losses, masked_loss
+from sanavideo.train.objective import StepNoise, add_noise, frame_losses, masked_loss, position_weights
 from sanavideo.train.optim import build_optimisation
 
 log = logging.getLogger("sanavideo.train")
@@ -292,7 +292,8 @@ def _step_loss(
                 mask,
                 chunk_frames=chunks if len(chunks) > 1 else None,
             )
-            loss = masked_loss(frame_losses(pred, noised.target), noised.frame_weight).mean()
+            weight = position_weights(batch.latents, obj)
+            loss = masked_loss(frame_losses(pred, noised.target, weight), noised.frame_weight).mean()
         (loss / accum).backward()
         step_loss += loss.detach() / accum
     return step_loss

@@ -157,9 +157,31 @@ def add_noise(
     return NoisedBatch(noisy, timestep, noise - x0, weight)
 
 
-def frame_losses(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B, C, F, H, W) -> (B, F) mean squared error per frame, in fp32."""
-    return (pred.float() - target.float()).square().mean(dim=(1, 3, 4))
+def object_mask(x0: torch.Tensor, threshold: float) -> torch.Tensor:
+    """(B, C, F, H, W) clean latents -> (B, F, H, W) bool: positions whose latent vector lies at least
+    `threshold` x the frame's largest distance from the frame's median latent (all positions of a uniform
+    frame)."""
+    x = x0.float()
+    median = x.flatten(3).median(dim=3).values[..., None, None]  # (B, C, F, H*W) -> (B, C, F, 1, 1)
+    dist = (x - median).norm(dim=1)  # (B, F, H, W)
+    return dist >= threshold * dist.amax(dim=(2, 3), keepdim=True)
+
+
+def position_weights(x0: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor | None:
+    """(B, F, H, W) loss weights: `object_weight` on `object_mask` positions, 1 elsewhere; None when unweighted."""
+    if args.object_weight == 1.0:
+        return None
+    mask = object_mask(x0, args.object_threshold)
+    return torch.where(mask, args.object_weight, 1.0).to(torch.float32)
+
+
+def frame_losses(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, C, F, H, W) -> (B, F) mean squared error per frame, in fp32; with `weight` (B, F, H, W) the weighted
+    mean over positions."""
+    err = (pred.float() - target.float()).square().mean(dim=1)  # (B, F, H, W)
+    if weight is None:
+        return err.mean(dim=(2, 3))
+    return (err * weight).sum(dim=(2, 3)) / weight.sum(dim=(2, 3))
 
 
 def masked_loss(per_frame: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
