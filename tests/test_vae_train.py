@@ -150,3 +150,6 @@ def test_pixel_weights_mark_the_object_and_its_outline():
     assert torch.equal(
         pixel_weights(x, 10.0)[0, 0, 1], torch.where(w > 10.0, 11.0, 1.0)
     )  # no edge term by default
+    ring = pixel_weights(x, 10.0, ring_weight=10.0)[0, 0, 1]
+    assert ring[3, 5] == 11.0 and ring[3, 3] == 11.0 and ring[4, 4] == 11.0  # both sides of the outline alike
+    assert ring[5, 5] == 11.0 and ring[2, 5] == 1.0 and ring[0, 0] == 1.0

@@ -15,6 +15,7 @@ VAE_FLAGS: dict[str, str] = {
     "--preset": "preset",
     "--foreground-weight": "foreground_weight",
     "--edge-weight": "edge_weight",
+    "--ring-weight": "ring_weight",
     "--init": "init",
     "--decoder-only": "decoder_only",
     "--steps": "steps",

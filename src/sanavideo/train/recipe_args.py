@@ -97,6 +97,12 @@ class VAETrainArgs:
         "small objects are mostly outline, and their corners and points are what the shape check reads",
         default=0.0,
     )
+    ring_weight: float = _doc(
+        "extra weight of the background pixels touching the object (3x3 neighbourhood); equal to "
+        "--foreground-weight, it weighs both sides of the outline alike, where the foreground weight alone makes "
+        "the decoder bleed the object's colour one pixel outwards",
+        default=0.0,
+    )
     grad_clip: float = _doc("gradient norm clip", default=1.0)
     device: str = _doc("torch device to train on", default="cpu")
     seed: int = _doc("seed of the rendered clips, the initial weights and the batches", default=0)

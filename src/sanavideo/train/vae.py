@@ -214,10 +214,14 @@ def dilate_erode(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return dilated, eroded
 
 
-def pixel_weights(x: torch.Tensor, foreground_weight: float, edge_weight: float = 0.0) -> torch.Tensor:
+def pixel_weights(
+    x: torch.Tensor, foreground_weight: float, edge_weight: float = 0.0, ring_weight: float = 0.0
+) -> torch.Tensor:
     """Per-pixel loss weights (B, 1, T, H, W): 1, plus `foreground_weight` on pixels unlike the clip's background
     colour, plus `edge_weight` on the object's outline (pixels with both object and background in their 3x3
-    neighbourhood of the same frame: the band where corners and points are won or lost).
+    neighbourhood of the same frame: the band where corners and points are won or lost), plus `ring_weight` on
+    the background pixels of that band (ring = foreground weight: a pixel on either side of the outline weighs
+    the same, so an unsure boundary pixel is not pulled towards the object's colour).
 
     x: (B, 3, T, H, W) in [-1, 1]; the background colour of a clip is the per-channel median of its first
     frame (the object covers well under half of it).
@@ -225,9 +229,9 @@ def pixel_weights(x: torch.Tensor, foreground_weight: float, edge_weight: float 
     background = x[:, :, 0].flatten(2).median(dim=2).values  # (B, 3)
     differs = ((x - background[:, :, None, None, None]).abs().amax(dim=1, keepdim=True) > 0.05).float()
     weight = 1.0 + foreground_weight * differs
-    if edge_weight:
+    if edge_weight or ring_weight:
         dilated, eroded = dilate_erode(differs)
-        weight = weight + edge_weight * (dilated - eroded)
+        weight = weight + edge_weight * (dilated - eroded) + ring_weight * (dilated - differs)
     return weight
 
 
@@ -381,7 +385,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         with autocast:
             rec = decode_latents(vae, post.sample())
         rec = rec.float()
-        weight = pixel_weights(x, args.foreground_weight, args.edge_weight)  # (B, 1, T, H, W)
+        weight = pixel_weights(x, args.foreground_weight, args.edge_weight, args.ring_weight)  # (B, 1, T, H, W)
         l1 = ((rec - x).abs() * weight).mean()
         l2 = ((rec - x) ** 2 * weight).mean()
         # KL to N(0, 1) per latent element (diffusers' .kl() sums over only some axes of 5-D latents).
