@@ -22,7 +22,7 @@ import torch
 from sanavideo.adapters.vae import load_vae
 from sanavideo.data.shapes import PALETTE_NAMES, SIZE_FACTORS, ClipSpec, caption, render
 from sanavideo.eval.shapes import evaluate_clip
-from sanavideo.pixels import to_uint8
+from sanavideo.media import chunk_to_frames
 from sanavideo.train.vae import to_model_input
 
 MOTIONS = ("right", "up", "down", "left", "bounces", "right")
@@ -61,7 +61,7 @@ def main() -> None:
                         clip = render(spec, args.frames, args.size)
                         with torch.no_grad():
                             rec = vae.decode(vae.encode(to_model_input(torch.from_numpy(clip)[None], "cpu")))
-                        frames = to_uint8(rec[0]).permute(1, 2, 3, 0).numpy()  # (3, T, H, W) -> (T, H, W, 3)
+                        frames = chunk_to_frames(rec[0])  # (3, T, H, W) -> uint8 (T, H, W, 3)
                         report = evaluate_clip(frames, caption(spec, rng, motion_score=False))
                         passed += bool(report.shape_ok)
                         fills.append(report.fill_ratio)
