@@ -175,7 +175,9 @@ def position_weights(x0: torch.Tensor, args: ObjectiveArgs) -> torch.Tensor | No
     return torch.where(mask, args.object_weight, 1.0).to(torch.float32)
 
 
-def frame_losses(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+def frame_losses(
+    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """(B, C, F, H, W) -> (B, F) mean squared error per frame, in fp32; with `weight` (B, F, H, W) the weighted
     mean over positions."""
     err = (pred.float() - target.float()).square().mean(dim=1)  # (B, F, H, W)
