@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
 
 from sanavideo.adapters.vae import load_vae
 from sanavideo.data.shapes import render
 from sanavideo.eval.run import eval_specs
 from sanavideo.eval.shapes import evaluate_clip
-from sanavideo.media import chunk_to_frames
-from sanavideo.train.vae import to_model_input
+from sanavideo.eval.vae import reconstruct
 
 
 def main() -> None:
@@ -37,22 +35,18 @@ def main() -> None:
     passed = np.zeros(len(vaes) + 1, dtype=int)  # ground truth, then each VAE
     clips = 0
     print("draw split prompt | ground truth | " + " | ".join(args.vaes))
-    with torch.no_grad():
-        for seed in args.seeds:
-            for split, pairs in eval_specs(args.n, seed).items():
-                for prompt, spec in pairs:
-                    truth = render(spec, 33, 64)  # uint8 (T, H, W, 3)
-                    reports = [evaluate_clip(truth, prompt)]
-                    x = to_model_input(truth[None], torch.device("cpu"))  # (1, 3, T, H, W) in [-1, 1]
-                    for vae in vaes:
-                        recon = vae.decode(vae.encode(x))[0]  # (3, T, H, W)
-                        reports.append(evaluate_clip(chunk_to_frames(recon), prompt))
-                    ok = [bool(r.shape_ok) for r in reports]
-                    passed += ok
-                    clips += 1
-                    if not all(ok):
-                        cells = [f"{'ok ' if o else 'BAD'} {r.fill_ratio:.2f}" for o, r in zip(ok, reports)]
-                        print(f"{seed} {split[:4]} {prompt[:55]:55s} " + " | ".join(cells), flush=True)
+    for seed in args.seeds:
+        for split, pairs in eval_specs(args.n, seed).items():
+            for prompt, spec in pairs:
+                truth = render(spec, 33, 64)  # uint8 (T, H, W, 3)
+                recons = [reconstruct(vae, truth[None])[0] for vae in vaes]
+                reports = [evaluate_clip(clip, prompt) for clip in (truth, *recons)]
+                ok = [bool(r.shape_ok) for r in reports]
+                passed += ok
+                clips += 1
+                if not all(ok):
+                    cells = [f"{'ok ' if o else 'BAD'} {r.fill_ratio:.2f}" for o, r in zip(ok, reports)]
+                    print(f"{seed} {split[:4]} {prompt[:55]:55s} " + " | ".join(cells), flush=True)
     print(
         f"shape check passed, of {clips} clips: ground truth {passed[0]}; "
         + "; ".join(f"{path} {count}" for path, count in zip(args.vaes, passed[1:]))

@@ -17,13 +17,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from sanavideo.adapters.vae import load_vae
 from sanavideo.data.shapes import PALETTE_NAMES, SIZE_FACTORS, ClipSpec, caption, render
 from sanavideo.eval.shapes import evaluate_clip
-from sanavideo.media import chunk_to_frames
-from sanavideo.train.vae import to_model_input
+from sanavideo.eval.vae import reconstruct
 
 MOTIONS = ("right", "up", "down", "left", "bounces", "right")
 
@@ -59,9 +57,7 @@ def main() -> None:
                         at = start_fraction(args.size, spec.object_size(args.size), offset)
                         spec = replace(spec, start_x=at, start_y=at)
                         clip = render(spec, args.frames, args.size)
-                        with torch.no_grad():
-                            rec = vae.decode(vae.encode(to_model_input(torch.from_numpy(clip)[None], "cpu")))
-                        frames = chunk_to_frames(rec[0])  # (3, T, H, W) -> uint8 (T, H, W, 3)
+                        frames = reconstruct(vae, clip[None])[0]  # uint8 (T, H, W, 3)
                         report = evaluate_clip(frames, caption(spec, rng, motion_score=False))
                         passed += bool(report.shape_ok)
                         fills.append(report.fill_ratio)

@@ -34,6 +34,13 @@ def _to_uint8(video: torch.Tensor) -> np.ndarray:
     return to_uint8(video).permute(0, 2, 3, 4, 1).numpy()
 
 
+def reconstruct(vae: WanVAE, clips: np.ndarray) -> np.ndarray:
+    """uint8 clips (B, T, H, W, 3) -> the VAE's reconstructions, uint8 (B, T, H, W, 3): one `encode` and one
+    `decode` call on CPU, without gradients."""
+    with torch.no_grad():
+        return _to_uint8(vae.decode(vae.encode(to_model_input(clips, "cpu"))))
+
+
 def object_mask(clips: np.ndarray) -> np.ndarray:
     """uint8 clips (N, T, H, W, 3) -> bool (N, T, H, W): pixels unlike the clip's background colour (taken from
     the corner pixel of frame 0; objects start away from the corners)."""
@@ -118,11 +125,7 @@ def vae_report(vae: WanVAE, request: VAEReportRequest, log=print) -> tuple[dict,
     specs = [sample_spec(rng, held_out=True) for _ in range(r.clips)]
     prompts = [caption(spec, rng, motion_score=False) for spec in specs]
     clips = np.stack([render(spec, r.frames, r.size) for spec in specs])  # (N, T, H, W, 3)
-    recs = []
-    with torch.no_grad():
-        for i in range(0, len(clips), r.batch):
-            recs.append(_to_uint8(vae.decode(vae.encode(to_model_input(clips[i : i + r.batch], "cpu")))))
-    recs = np.concatenate(recs)
+    recs = np.concatenate([reconstruct(vae, clips[i : i + r.batch]) for i in range(0, len(clips), r.batch)])
     sq = (recs.astype(np.float64) - clips.astype(np.float64)) ** 2  # (N, T, H, W, 3)
     per_frame = psnr_db(sq.mean(axis=(0, 2, 3, 4)))  # PSNR of each frame index over all clips
     on = object_mask(clips)  # (N, T, H, W)

@@ -385,9 +385,8 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         with autocast:
             rec = decode_latents(vae, post.sample())
         rec = rec.float()
-        weight = pixel_weights(
-            x, args.foreground_weight, args.edge_weight, args.ring_weight
-        )  # (B, 1, T, H, W)
+        # (B, 1, T, H, W)
+        weight = pixel_weights(x, args.foreground_weight, args.edge_weight, args.ring_weight)
         l1 = ((rec - x).abs() * weight).mean()
         l2 = ((rec - x) ** 2 * weight).mean()
         # KL to N(0, 1) per latent element (diffusers' .kl() sums over only some axes of 5-D latents).
