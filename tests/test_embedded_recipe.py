@@ -16,7 +16,7 @@ from sanavideo.data.latents import load_cache
 from sanavideo.data.shapes import parse_prompt, render, render_many, sample_spec, sample_switch
 from sanavideo.data.shapes_text import build_tokenizer
 from sanavideo.train.embedded import CONTINUATION_MAX_SKIP, EmbeddedRecipe, build_latent_cache, history_chunk
-from sanavideo.train.vae import build_vae, render_pool, save_vae, to_model_input
+from sanavideo.train.vae import build_vae, latent_stats, render_pool, save_vae, to_model_input
 
 
 def test_parallel_rendering_equals_serial():
@@ -33,7 +33,8 @@ def recipe_cache(tmp_path, clips: int, switch_clips: int = 0) -> tuple[EmbeddedR
     vae_dir = tmp_path / "vae"
     vae_dir.mkdir()
     pool = torch.from_numpy(render_pool(2, 9, 64, seed=0))
-    save_vae(build_vae("test"), vae_dir, pool, torch.device("cpu"), batch=2, frames=9)
+    vae = build_vae("test").eval()
+    save_vae(vae, vae_dir, *latent_stats(vae, pool, torch.device("cpu"), batch=2, frames=9))
     build_tokenizer(model_max_length=16).save_pretrained(str(tmp_path / "text" / "tokenizer"))
     recipe = EmbeddedRecipe(
         out=str(tmp_path / "run"),

@@ -111,6 +111,39 @@ def test_decoder_only_fine_tuning_keeps_the_latent_space(tmp_path):
         train_vae(VAETrainArgs(out=str(tmp_path / "c"), steps=1, decoder_only=True, **base))
 
 
+def test_latents_like_fits_the_normalisation_to_the_reference(tmp_path):
+    """--latents-like REF: latents_mean / latents_std are fitted so that this VAE's normalised latents match REF's.
+    With the encoder unchanged (lr 0), the fit returns REF's own statistics; a channel that runs against REF's
+    (negative std in REF) is refused."""
+    base = dict(render=12, preset="test", batch=2, frames=9, size=32, warmup=1, eval_clips=2, stats_clips=4)
+    train_vae(VAETrainArgs(out=str(tmp_path / "ref"), steps=2, **base), log=lambda msg: None)
+    config = json.loads((tmp_path / "ref" / "config.json").read_text())
+    rng = np.random.default_rng(0)  # REF's statistics moved far from its measured ones
+    config["latents_mean"] = (np.array(config["latents_mean"]) + rng.normal(size=4)).tolist()
+    config["latents_std"] = (np.array(config["latents_std"]) * rng.uniform(0.5, 2.0, size=4)).tolist()
+    (tmp_path / "ref" / "config.json").write_text(json.dumps(config))
+    ref = str(tmp_path / "ref")
+    result = train_vae(
+        VAETrainArgs(out=str(tmp_path / "b"), steps=1, lr=0.0, init=ref, latents_like=ref, **base),
+        log=lambda msg: None,
+    )
+    assert result.latents_mean == pytest.approx(config["latents_mean"], rel=1e-4, abs=1e-4)
+    assert result.latents_std == pytest.approx(config["latents_std"], rel=1e-4)
+
+    config["latents_std"][1] *= -1.0
+    (tmp_path / "ref" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"latent channels \[1\] of this VAE do not follow"):
+        main(
+            ["--render", "12", "--preset", "test", "--frames", "9", "--size", "32", "--steps", "1"]
+            + ["--eval-clips", "2", "--stats-clips", "4", "--out", str(tmp_path / "c")]
+            + ["--init", ref, "--latents-like", ref, "--lr", "0"]
+        )
+    with pytest.raises(ValueError, match="with --decoder-only the encoder"):
+        train_vae(
+            VAETrainArgs(out=str(tmp_path / "d"), init=ref, latents_like=ref, decoder_only=True, **base)
+        )
+
+
 def test_cli_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="4k\\+1"):
         main(["--render", "2", "--out", str(tmp_path), "--frames", "8", "--preset", "test"])

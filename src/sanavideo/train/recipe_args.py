@@ -118,6 +118,13 @@ class VAETrainArgs:
         "trained on it, stays valid",
         default=False,
     )
+    latents_like: str | None = _doc(
+        "a VAE folder whose normalised latents this VAE's should match: instead of "
+        "this VAE's own mean and std, latents_mean / latents_std are fitted by least squares on the stats clips "
+        "so that (mu - mean) / std lands where that VAE's latents do. With --init from that VAE, a transformer "
+        "trained on its latents then needs only a short fine-tune on this one's",
+        default=None,
+    )
     bf16: bool | None = _doc("bf16 autocast (default: on CUDA and on CPUs with native bf16)", default=None)
     checkpoint_every_s: float = _doc(
         "seconds between held-out evaluations; the best weights so far go to OUT/best", default=300.0

@@ -19,7 +19,9 @@ Every `--checkpoint-every` seconds the held-out PSNR is measured and the best we
 OUT/best, so a stopped run loses little; `--init` warm-starts from any saved VAE folder, and with `--decoder-only`
 only its decoder trains, so the latents (and a transformer trained on them) stay valid. At the end the
 per-channel mean/std of the posterior means over a sample of clips go into the config as `latents_mean` /
-`latents_std` (the pipeline normalises z = (mu - mean) / std as for Wan), the weights are written as fp16
+`latents_std` (the pipeline normalises z = (mu - mean) / std as for Wan; with `--latents-like REF` they are
+fitted instead so that z matches REF's normalised latents, which keeps a warm-started VAE's latent space where
+a transformer trained on REF's expects it), the weights are written as fp16
 safetensors with diffusers' config.json, and the held-out PSNR goes to `OUT/vae_train_report.json`.
 `sanavideo eval vae --model OUT` measures the rest (per-frame PSNR, shapes checks, drift, decode speed).
 """
@@ -260,31 +262,51 @@ def window_batches(
     return steps
 
 
-def save_vae(
-    vae,
-    out: Path,
-    stats_pool: torch.Tensor,
-    device: torch.device,
-    batch: int,
-    frames: int,
-    keep_stats: bool = False,
-) -> tuple:
-    """Measure the latent mean/std into the config (or, `keep_stats`, keep the config's: a frozen encoder's
-    latents must stay normalised as before), then write the weights (fp16 safetensors) and config.json into
-    `out`, each file atomically. Returns (mean, std)."""
-    was_training = vae.training
-    vae.eval()
-    if keep_stats:
-        mean, std = list(vae.config.latents_mean), list(vae.config.latents_std)
-    else:
-        mean, std = latent_stats(vae, stats_pool, device, batch, frames)
-    vae.register_to_config(latents_mean=mean, latents_std=std)
+@torch.no_grad()
+def latent_stats_like(
+    vae, reference, pool: torch.Tensor, device: torch.device, batch: int, frames: int
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std for `vae` such that its normalised posterior means (mu - mean) / std match the
+    normalised latents of `reference` (a `WanVAE`, which normalises with its own config) in the least-squares
+    sense over the clips' first `frames` frames: per channel z_ref ~ a * mu + b, so std = 1 / a, mean = -b / a.
+    For a VAE warm-started from `reference`, this keeps its latents where a transformer trained on the
+    reference's expects them (docs/embedded-model.md)."""
+    sums = None  # per channel: n, sum mu, sum z, sum mu^2, sum mu*z
+    for i in range(0, pool.shape[0], batch):
+        x = to_model_input(pool[i : i + batch, :frames], device)
+        mu = posterior(vae, x).mean.float()  # (B, C, T', h, w)
+        z = reference.encode(x).float()
+        if z.shape != mu.shape:
+            raise ValueError(
+                f"--latents-like: the reference VAE's latents have shape {tuple(z.shape)}, this VAE's "
+                f"{tuple(mu.shape)}; they must match"
+            )
+        m = mu.transpose(0, 1).reshape(mu.shape[1], -1).double()  # (B, C, T', h, w) -> (C, N)
+        r = z.transpose(0, 1).reshape(z.shape[1], -1).double()
+        part = torch.stack(
+            [torch.full_like(m[:, 0], m.shape[1]), m.sum(1), r.sum(1), (m * m).sum(1), (m * r).sum(1)]
+        )
+        sums = part if sums is None else sums + part
+    n, s_m, s_r, s_mm, s_mr = sums
+    slope = (s_mr / n - s_m * s_r / n**2) / (s_mm / n - (s_m / n) ** 2).clamp_min(1e-12)
+    intercept = s_r / n - slope * s_m / n
+    if (slope <= 0).any():
+        bad = torch.nonzero(slope <= 0).flatten().tolist()
+        raise ValueError(
+            f"--latents-like: latent channels {bad} of this VAE do not follow the reference's (fitted slopes "
+            f"{[round(v, 4) for v in slope[bad].tolist()]}, expected > 0); warm-start it from the reference VAE"
+        )
+    return (-intercept / slope).tolist(), (1.0 / slope).tolist()
+
+
+def save_vae(vae, out: Path, mean: list[float], std: list[float]) -> None:
+    """Write the latent normalisation `mean` / `std` into the config, then the weights (fp16 safetensors) and
+    config.json into `out`, each file atomically."""
+    vae.register_to_config(latents_mean=list(mean), latents_std=list(std))
     state = {k: v.half() for k, v in vae.state_dict().items()}  # fp16 copy; the training weights stay fp32
     atomic_save_tensors(state, out / "diffusion_pytorch_model.safetensors")
     with atomic_path(out / "config.json") as tmp:
         tmp.write_text(vae.to_json_string())  # diffusers' config.json, with _class_name
-    vae.train(was_training)
-    return mean, std
 
 
 def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
@@ -335,6 +357,31 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
             raise ValueError("--decoder-only fine-tunes a trained VAE's decoder: give the VAE with --init")
         for module in (vae.encoder, vae.quant_conv):  # the posterior's path: the latent space stays as it is
             module.requires_grad_(False)
+    reference = None
+    if args.latents_like:
+        if args.decoder_only:
+            raise ValueError(
+                "--latents-like fits a trained encoder's latent statistics; with --decoder-only the encoder and "
+                "its statistics stay those of --init"
+            )
+        from sanavideo.adapters.vae import load_vae
+
+        reference = load_vae(args.latents_like).to(device)
+
+    def save(folder: Path) -> tuple[list[float], list[float]]:
+        """The latent normalisation (kept with a frozen encoder, fitted to --latents-like, or measured), then
+        the weights, into `folder`."""
+        vae.eval()
+        if args.decoder_only:
+            mean, std = list(vae.config.latents_mean), list(vae.config.latents_std)
+        elif reference is not None:
+            mean, std = latent_stats_like(vae, reference, stats_pool, device, eval_batch, eval_frames)
+        else:
+            mean, std = latent_stats(vae, stats_pool, device, eval_batch, eval_frames)
+        save_vae(vae, folder, mean, std)
+        vae.train()
+        return mean, std
+
     trainable = [p for p in vae.parameters() if p.requires_grad]
     n_params = sum(p.numel() for p in trainable)
     log(f"vae: {args.init or args.preset} {n_params / 1e6:.2f}M trainable params on {device}")
@@ -370,7 +417,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
             evals.append({"step": step, "seconds": round(elapsed, 1), "psnr_db": psnr})
             if psnr > best_psnr:
                 best_psnr = psnr
-                save_vae(vae, out / "best", stats_pool, device, eval_batch, eval_frames, args.decoder_only)
+                save(out / "best")
             log(f"step {step}: held-out PSNR {psnr:.2f} dB (best {best_psnr:.2f})")
         progress = step / args.steps
         if args.time_budget_s:
@@ -429,7 +476,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         )
         vae = AutoencoderKLWan.from_pretrained(out / "best", torch_dtype=torch.float32).to(device)
         psnr = best_psnr
-    mean, std = save_vae(vae, out, stats_pool, device, eval_batch, eval_frames, args.decoder_only)
+    mean, std = save(out)
     log(f"held-out reconstruction PSNR {psnr:.2f} dB over {len(eval_np)} clips of {eval_frames} frames")
     result = VAETrainResult(
         steps=step,
