@@ -154,16 +154,27 @@ def reconstruct(vae, x: torch.Tensor) -> torch.Tensor:
     return decode_latents(vae, posterior(vae, x).mode()).float().clamp(-1, 1)
 
 
+def _posterior_means(vae, pool: torch.Tensor, device: torch.device, batch: int, frames: int):
+    """Batch by batch over the clips' first `frames` frames: (model input x, posterior means float32
+    (B, C, T', h, w))."""
+    for i in range(0, pool.shape[0], batch):
+        x = to_model_input(pool[i : i + batch, :frames], device)
+        yield x, posterior(vae, x).mean.float()
+
+
+def _by_channel(latents: torch.Tensor) -> torch.Tensor:
+    """(B, C, T', h, w) -> (C, B*T'*h*w)."""
+    return latents.transpose(0, 1).reshape(latents.shape[1], -1)
+
+
 @torch.no_grad()
 def latent_stats(
     vae, pool: torch.Tensor, device: torch.device, batch: int, frames: int
 ) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of the posterior means over the clips' first `frames` frames."""
     total, total_sq, count = None, None, 0
-    for i in range(0, pool.shape[0], batch):
-        x = to_model_input(pool[i : i + batch, :frames], device)
-        mu = posterior(vae, x).mean.float()  # (B, C, T', h, w)
-        per_channel = mu.transpose(0, 1).reshape(mu.shape[1], -1)  # (B, C, T', h, w) -> (C, B*T'*h*w)
+    for _, mu in _posterior_means(vae, pool, device, batch, frames):
+        per_channel = _by_channel(mu)
         s, sq = per_channel.sum(1).double(), (per_channel.double() ** 2).sum(1)
         total = s if total is None else total + s
         total_sq = sq if total_sq is None else total_sq + sq
@@ -171,6 +182,40 @@ def latent_stats(
     mean = total / count
     std = (total_sq / count - mean**2).clamp_min(1e-8).sqrt()
     return mean.tolist(), std.tolist()
+
+
+@torch.no_grad()
+def latent_stats_like(
+    vae, reference, pool: torch.Tensor, device: torch.device, batch: int, frames: int
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std for `vae` such that its normalised posterior means (mu - mean) / std match the
+    normalised latents of `reference` (a `WanVAE`, which normalises with its own config) in the least-squares
+    sense over the clips' first `frames` frames: per channel z_ref ~ a * mu + b, so std = 1 / a, mean = -b / a.
+    For a VAE warm-started from `reference`, this keeps its latents where a transformer trained on the
+    reference's expects them (docs/embedded-model.md)."""
+    sums = None  # per channel: n, sum mu, sum z, sum mu^2, sum mu*z
+    for x, mu in _posterior_means(vae, pool, device, batch, frames):
+        z = reference.encode(x).float()
+        if z.shape != mu.shape:
+            raise ValueError(
+                f"--latents-like: the reference VAE's latents have shape {tuple(z.shape)}, this VAE's "
+                f"{tuple(mu.shape)}; they must match"
+            )
+        m, r = _by_channel(mu).double(), _by_channel(z).double()
+        part = torch.stack(
+            [torch.full_like(m[:, 0], m.shape[1]), m.sum(1), r.sum(1), (m * m).sum(1), (m * r).sum(1)]
+        )
+        sums = part if sums is None else sums + part
+    n, s_m, s_r, s_mm, s_mr = sums
+    slope = (s_mr / n - s_m * s_r / n**2) / (s_mm / n - (s_m / n) ** 2).clamp_min(1e-12)
+    intercept = s_r / n - slope * s_m / n
+    if (slope <= 0).any():
+        bad = torch.nonzero(slope <= 0).flatten().tolist()
+        raise ValueError(
+            f"--latents-like: latent channels {bad} of this VAE do not follow the reference's (fitted slopes "
+            f"{[round(v, 4) for v in slope[bad].tolist()]}, expected > 0); warm-start it from the reference VAE"
+        )
+    return (-intercept / slope).tolist(), (1.0 / slope).tolist()
 
 
 def psnr_db(mse: float | np.ndarray) -> float | np.ndarray:
@@ -260,43 +305,6 @@ def window_batches(
     if crop:
         steps += [(f, round(n * (size / crop) ** 2), crop) for f, n, _ in steps]
     return steps
-
-
-@torch.no_grad()
-def latent_stats_like(
-    vae, reference, pool: torch.Tensor, device: torch.device, batch: int, frames: int
-) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std for `vae` such that its normalised posterior means (mu - mean) / std match the
-    normalised latents of `reference` (a `WanVAE`, which normalises with its own config) in the least-squares
-    sense over the clips' first `frames` frames: per channel z_ref ~ a * mu + b, so std = 1 / a, mean = -b / a.
-    For a VAE warm-started from `reference`, this keeps its latents where a transformer trained on the
-    reference's expects them (docs/embedded-model.md)."""
-    sums = None  # per channel: n, sum mu, sum z, sum mu^2, sum mu*z
-    for i in range(0, pool.shape[0], batch):
-        x = to_model_input(pool[i : i + batch, :frames], device)
-        mu = posterior(vae, x).mean.float()  # (B, C, T', h, w)
-        z = reference.encode(x).float()
-        if z.shape != mu.shape:
-            raise ValueError(
-                f"--latents-like: the reference VAE's latents have shape {tuple(z.shape)}, this VAE's "
-                f"{tuple(mu.shape)}; they must match"
-            )
-        m = mu.transpose(0, 1).reshape(mu.shape[1], -1).double()  # (B, C, T', h, w) -> (C, N)
-        r = z.transpose(0, 1).reshape(z.shape[1], -1).double()
-        part = torch.stack(
-            [torch.full_like(m[:, 0], m.shape[1]), m.sum(1), r.sum(1), (m * m).sum(1), (m * r).sum(1)]
-        )
-        sums = part if sums is None else sums + part
-    n, s_m, s_r, s_mm, s_mr = sums
-    slope = (s_mr / n - s_m * s_r / n**2) / (s_mm / n - (s_m / n) ** 2).clamp_min(1e-12)
-    intercept = s_r / n - slope * s_m / n
-    if (slope <= 0).any():
-        bad = torch.nonzero(slope <= 0).flatten().tolist()
-        raise ValueError(
-            f"--latents-like: latent channels {bad} of this VAE do not follow the reference's (fitted slopes "
-            f"{[round(v, 4) for v in slope[bad].tolist()]}, expected > 0); warm-start it from the reference VAE"
-        )
-    return (-intercept / slope).tolist(), (1.0 / slope).tolist()
 
 
 def save_vae(vae, out: Path, mean: list[float], std: list[float]) -> None:
