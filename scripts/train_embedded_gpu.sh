@@ -40,9 +40,11 @@ if [ "$vae_s" = 0 ]; then
   vae_dir=checkpoints/shapes-vae
 else
   vae_dir="$work/vae"
-  # with a warm-started transformer, only the decoder trains: the latent space it was trained on stays
+  # with a warm-started transformer, only the decoder trains: the latent space it was trained on stays. The loss
+  # is the shipped VAE's (ring weight = foreground weight: no colour bleed); lr 5e-4: the CPU's warm-start 2e-4
+  # at batch 8, scaled by sqrt(8) for batch 64 (not measured on a GPU yet)
   python3 -m sanavideo train-vae --render 8000 --out "$vae_dir" --init checkpoints/shapes-vae --device "$device" \
-    ${init:+--decoder-only} --lr 1e-3 --warmup 50 --foreground-weight 10 --batch 64 --frames 17 33 --crop 32 --steps 1000000 \
+    ${init:+--decoder-only} --lr 5e-4 --warmup 50 --foreground-weight 10 --ring-weight 10 --batch 64 --frames 17 33 --crop 32 --steps 1000000 \
     --time-budget "$vae_s" --checkpoint-every 60 --log-every 50 --eval-clips 32 2>&1 | tee -a "$log"
   tar cf "$results/vae.tar" -C "$work" --exclude best vae
   say "vae packed"
@@ -50,7 +52,7 @@ fi
 
 # 2. the transformer on its latents, and the wider VAE beside it
 python3 -m sanavideo train-vae --render 8000 --out "$work/wide" --preset patch2-wide --device "$device" \
-  --lr 2e-3 --warmup 100 --foreground-weight 10 --batch 64 --frames 17 33 --crop 32 --steps 1000000 \
+  --lr 2e-3 --warmup 100 --foreground-weight 10 --ring-weight 10 --batch 64 --frames 17 33 --crop 32 --steps 1000000 \
   --time-budget "$dit_s" --checkpoint-every 60 --log-every 100 --eval-clips 32 > "$results/wide.log" 2>&1 &
 wide=$!
 python3 -m sanavideo train-embedded --out "$work/emb" --device "$device" --vae-from "$vae_dir" --clips "$clips" \

@@ -125,3 +125,19 @@ def test_history_is_one_chunk_of_the_training_config():
         ValueError, match=r"integer objective.chunk_frames .* got \[2, 3\]; or set context_frames"
     ):
         history_chunk(EmbeddedRecipe(overrides=["objective.chunk_frames=[2, 3]"]))
+
+
+def test_warm_started_vae_keeps_the_latent_space_it_continues():
+    """`--vae-init V`: the VAE stage fits its latent statistics to V's (`--latents-like V`), at the warm-start learning
+    rate, so the transformer that `--init-from` brings (trained on V's latents) still reads them; from scratch there
+    is no reference. Both weigh the ring around the object like the object (the shipped VAE's loss: no colour
+    bleed)."""
+    from sanavideo.train.embedded import vae_args
+
+    warm = vae_args(EmbeddedRecipe(out="runs/x", vae_init="checkpoints/shapes-vae"))
+    assert warm.init == warm.latents_like == "checkpoints/shapes-vae" and not warm.decoder_only
+    cold = vae_args(EmbeddedRecipe(out="runs/x"))
+    assert cold.init is None and cold.latents_like is None
+    assert warm.lr < cold.lr
+    for args in (warm, cold):
+        assert args.out == "runs/x/vae" and args.ring_weight == args.foreground_weight > 0

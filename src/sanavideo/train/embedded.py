@@ -16,19 +16,21 @@ import torch
 
 from sanavideo.data.shapes import CROSSING_SECONDS, FPS
 from sanavideo.device import resolve_device
-from sanavideo.train.recipe_args import EmbeddedRecipe  # torch-free, for the CLI
+from sanavideo.train.recipe_args import EmbeddedRecipe, VAETrainArgs  # torch-free, for the CLI
 
 # A continuation clip starts up to this many frames into its trajectory: a whole ping-pong period (there and
 # back across the canvas) at normal speed.
 CONTINUATION_MAX_SKIP = round(2 * CROSSING_SECONDS * FPS)
 
 
-def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
-    from sanavideo.train.vae import VAETrainArgs, train_vae
-
-    out = recipe.root / "vae"
-    args = VAETrainArgs(
-        out=str(out),
+def vae_args(recipe: EmbeddedRecipe) -> VAETrainArgs:
+    """Step 1's VAE training arguments: the shipped VAE's loss (object and the background ring around it weighted
+    alike, docs/embedded-model.md), from scratch at lr 1e-3; warm-started (`vae_init`) at lr 2e-4 with its latent
+    statistics fitted to the VAE it starts from (`--latents-like`), so a transformer trained on that VAE's latents
+    (`init_from`) still reads these after a short fine-tune."""
+    warm = recipe.vae_init is not None
+    return VAETrainArgs(
+        out=str(recipe.root / "vae"),
         render=recipe.vae_clips,
         preset="patch2",
         steps=recipe.vae_steps,
@@ -36,18 +38,26 @@ def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
         frames=(17, 33),
         crop=recipe.size // 2,
         size=recipe.size,
-        lr=1e-3,
-        warmup=100,
+        lr=2e-4 if warm else 1e-3,
+        warmup=30 if warm else 100,
         foreground_weight=10.0,
+        ring_weight=10.0,
         device=str(resolve_device(recipe.device)),
         seed=recipe.seed,
         log_every=50,
         time_budget_s=recipe.vae_seconds,
         init=recipe.vae_init,
+        latents_like=recipe.vae_init,
     )
+
+
+def train_embedded_vae(recipe: EmbeddedRecipe, log=print) -> Path:
+    from sanavideo.train.vae import train_vae
+
+    args = vae_args(recipe)
     result = train_vae(args, log=log)
     log(f"vae: {result.steps} steps, held-out PSNR {result.psnr_db:.2f} dB")
-    return out
+    return Path(args.out)
 
 
 def history_chunk(recipe: EmbeddedRecipe) -> int:

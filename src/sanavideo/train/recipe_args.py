@@ -184,7 +184,9 @@ class EmbeddedRecipe:
         "VAE clips of 17 frames per step (alternating with half as many of 33 frames)", default=8
     )
     vae_init: str | None = _doc(
-        "warm-start VAE training from this VAE folder (e.g. the shipped vae/)", default=None
+        "warm-start VAE training from this VAE folder (e.g. checkpoints/shapes-vae); its latent statistics are "
+        "fitted to that folder's (as train-vae --latents-like), so --init-from's transformer still reads them",
+        default=None,
     )
     max_text_length: int = _doc("tokens per caption", default=32)
     dit_seconds: float = _doc("transformer training time, seconds", default=3600.0)
