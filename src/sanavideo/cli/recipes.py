@@ -18,6 +18,7 @@ VAE_FLAGS: dict[str, str] = {
     "--ring-weight": "ring_weight",
     "--init": "init",
     "--decoder-only": "decoder_only",
+    "--widen-decoder": "widen_decoder",
     "--latents-like": "latents_like",
     "--steps": "steps",
     "--batch": "batch",

@@ -118,6 +118,12 @@ class VAETrainArgs:
         "trained on it, stays valid",
         default=False,
     )
+    widen_decoder: int | None = _doc(
+        "with --init: first widen its decoder to this base width (decoder_base_dim), decoding exactly as before "
+        "(sanavideo.train.vae_widen), then train; with --decoder-only the latent space stays the one --init's "
+        "transformer reads",
+        default=None,
+    )
     latents_like: str | None = _doc(
         "a VAE folder whose normalised latents this VAE's should match: instead of "
         "this VAE's own mean and std, latents_mean / latents_std are fitted by least squares on the stats clips "

@@ -359,6 +359,12 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         vae = AutoencoderKLWan.from_pretrained(args.init, torch_dtype=torch.float32)
     else:
         vae = build_vae(args.preset, seed=args.seed)
+    if args.widen_decoder is not None:
+        if not args.init:
+            raise ValueError("--widen-decoder widens a trained VAE's decoder: give the VAE with --init")
+        from sanavideo.train.vae_widen import widen_decoder
+
+        vae = widen_decoder(vae, args.widen_decoder, seed=args.seed)
     vae.to(device).train()
     if args.decoder_only:
         if not args.init:
