@@ -1,5 +1,5 @@
 """The VAE checkpoint the embedded-model training continues from (`checkpoints/shapes-vae`) is a plain diffusers
-`AutoencoderKLWan` folder of the `patch2` preset, small, and reconstructs the shapes world."""
+`AutoencoderKLWan` folder of the `patch2-dec24` preset, small, and reconstructs the shapes world."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_checkpoint_loads_in_diffusers_and_is_small():
     from diffusers import AutoencoderKLWan
 
     vae = AutoencoderKLWan.from_pretrained(FOLDER, torch_dtype=torch.float32)
-    for key, value in VAE_PRESETS["patch2"].items():
+    for key, value in VAE_PRESETS["patch2-dec24"].items():
         assert getattr(vae.config, key) == value, key
     assert len(vae.config.latents_mean) == len(vae.config.latents_std) == 16
     assert sum(p.stat().st_size for p in FOLDER.iterdir()) < 8 * 2**20

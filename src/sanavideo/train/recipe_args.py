@@ -45,6 +45,9 @@ VAE_PRESETS: dict[str, dict] = {
     # The embedded model's VAE: patchified, base 16, 1.89 M parameters. On the 2-core AMD EPYC dev VM:
     # ~150 training frames/s (fp32; ~190 with bf16 autocast) and ~430 decoded frames/s at 64x64.
     "patch2": _PATCH2,
+    # The shipped VAE since session 15 (checkpoints/shapes-vae): patch2's encoder and a decoder of base 24, made
+    # by widening a trained patch2 decoder (`train-vae --widen-decoder 24`); 3.3 M, ~115 decoded frames/s.
+    "patch2-dec24": {**_PATCH2, "decoder_base_dim": 24},
     # Wider patchified VAE (base 24, 4.2 M): ~70 / ~105 training frames/s, ~230 decoded frames/s.
     "patch2-wide": {**_PATCH2, "base_dim": 24, "decoder_base_dim": 24},
     # Unpatchified Wan2.1 layout at full resolution (the first shipped VAE, and its wider-encoder sibling):

@@ -1,0 +1,44 @@
+"""A/B of streaming speed between pipeline folders: `SanaVideoPipeline.stream` (decode included) of the same prompt
+and seed, the folders taking turns in one process so that the VM's drift over minutes hits both alike.
+
+    python benchmarks/stream_ab.py FOLDER_A FOLDER_B [--frames 241] [--repeats 3]
+
+Prints, per repeat and folder, the wall time and generated frames per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from sanavideo.pipeline import SanaVideoPipeline
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folders", nargs="+")
+    p.add_argument("--frames", type=int, default=241)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--prompt", default="a red circle bounces around")
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    pipes = {folder: SanaVideoPipeline.from_pretrained(folder) for folder in args.folders}
+    for rep in range(args.repeats):
+        for folder, pipe in pipes.items():
+            start = time.perf_counter()
+            frames = 0
+            for chunk in pipe.stream(
+                args.prompt, frames=args.frames, generator=torch.Generator().manual_seed(0)
+            ):
+                frames += len(chunk)  # (T, H, W, 3) uint8
+            seconds = time.perf_counter() - start
+            print(
+                f"{rep} {folder}: {frames} frames in {seconds:.2f} s, {frames / seconds:.1f} frames/s",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
