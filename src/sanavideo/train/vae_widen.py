@@ -53,9 +53,8 @@ def widen_decoder(vae, width: int, seed: int = 0):
         if not name.startswith("decoder.") or old.shape == target.shape:
             new_state[name] = old.clone()
             continue
-        if name.endswith(
-            ".gamma"
-        ):  # (C, 1, ...): RMS norm gain; new channels' inputs are zero, any gain does
+        if name.endswith(".gamma"):
+            # (C, 1, ...): RMS norm gain; new channels' inputs are zero, so any gain does for them
             value = torch.ones_like(target)
             scale = math.sqrt(old.shape[0] / target.shape[0])  # the norm multiplies by sqrt(C)
             value[_old_positions(old.shape[0], target.shape[0], 1)] = old * scale
@@ -70,10 +69,9 @@ def widen_decoder(vae, width: int, seed: int = 0):
             value[rows[:, None], cols[None, :]] = old
         else:
             value[rows] = old
-        new_state[name] = value
-    for name, value in new_state.items():  # the mid block's single-head attention: q.k / sqrt(C)
-        if name.startswith("decoder.mid_block.attentions.") and ".to_qkv." in name:
-            c_old, c_new = old_state[name].shape[0] // 3, value.shape[0] // 3
+        if ".attentions." in name and ".to_qkv." in name:  # single-head attention: q.k / sqrt(C)
+            c_old, c_new = old.shape[0] // 3, target.shape[0] // 3
             value[:c_new] *= math.sqrt(c_new / c_old)  # the q rows
+        new_state[name] = value
     wide.load_state_dict(new_state)
     return wide
