@@ -1,9 +1,11 @@
 """A/B of streaming speed between pipeline folders: `SanaVideoPipeline.stream` (decode included) of the same prompt
 and seed, the folders taking turns in one process so that the VM's drift over minutes hits both alike.
 
-    python benchmarks/stream_ab.py FOLDER_A FOLDER_B [--frames 241] [--repeats 3]
+    python benchmarks/stream_ab.py FOLDER_A FOLDER_B [--frames 241] [--repeats 3] [--pytorch-conv]
 
-Prints, per repeat and folder, the wall time and generated frames per second.
+Prints, per repeat and folder, the wall time and generated frames per second. `--pytorch-conv` adds, for each
+folder, the same pipeline with its VAE loaded as plain diffusers (PyTorch choosing every conv kernel) instead of
+through the adapter that routes batch-1 3x3x3 convs to oneDNN (`sanavideo.adapters.cpu_conv`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,19 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=241)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--prompt", default="a red circle bounces around")
+    p.add_argument("--pytorch-conv", action="store_true", help="also each folder with an unrouted VAE")
     args = p.parse_args()
     torch.set_num_threads(2)
     pipes = {folder: SanaVideoPipeline.from_pretrained(folder) for folder in args.folders}
+    if args.pytorch_conv:
+        from diffusers import AutoencoderKLWan
+
+        for folder in args.folders:
+            pipe = SanaVideoPipeline.from_pretrained(folder)
+            pipe.vae.module = AutoencoderKLWan.from_pretrained(
+                f"{folder}/vae", torch_dtype=torch.float32
+            ).eval()
+            pipes[f"{folder} (PyTorch's conv choice)"] = pipe
     for rep in range(args.repeats):
         for folder, pipe in pipes.items():
             start = time.perf_counter()
