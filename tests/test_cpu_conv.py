@@ -1,5 +1,7 @@
 """Batch-1 3x3x3 convs routed to oneDNN (`sanavideo.adapters.cpu_conv`): same values, only where meant."""
 
+import pickle
+
 import pytest
 import torch
 from diffusers import AutoencoderKLWan
@@ -50,11 +52,12 @@ def test_routed_decode_equals_pytorch_choice(monkeypatch):
 
 
 def test_batch_above_one_keeps_pytorch_choice(monkeypatch):
-    routed = tiny_wan()
+    plain, routed = tiny_wan(), tiny_wan()
     use_onednn_conv3d(routed)
     calls = count_onednn_calls(monkeypatch)
+    z = torch.randn(2, 4, 2, 4, 4)
     with torch.no_grad():
-        decode_latents(routed, torch.randn(2, 4, 2, 4, 4))
+        assert torch.equal(decode_latents(routed, z), decode_latents(plain, z))
     assert calls[0] == 0
 
 
@@ -73,3 +76,12 @@ def test_the_vae_adapter_routes_its_module(monkeypatch):
     with torch.no_grad():
         vae.decode(torch.randn(1, 4, 2, 4, 4))
     assert calls[0] > 0
+
+
+def test_routed_module_pickles_and_decodes_the_same():
+    routed = tiny_wan()
+    use_onednn_conv3d(routed)
+    restored = pickle.loads(pickle.dumps(routed))
+    z = torch.randn(1, 4, 2, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(decode_latents(restored, z), decode_latents(routed, z))

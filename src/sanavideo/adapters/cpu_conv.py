@@ -3,29 +3,38 @@
 PyTorch picks its own native (unfold + matrix product) kernel instead of oneDNN for a float32 CPU convolution
 with batch 1, a kernel at most 3 wide and a small input (ATen's `use_mkldnn` heuristic, where N*C*T*H is at
 most 20,480). Decoding a video one batch-1 chunk at a time puts nearly every 3x3x3 conv of the Wan VAE at
-64x64 in that case, where oneDNN runs the same convolution ~2.5x faster on this project's CPUs
-(docs/benchmarks.md, `benchmarks/vae_conv_path.py`). `use_onednn_conv3d` routes those convolutions of a
-module to `torch.mkldnn_convolution` (same values to float32 rounding, differentiable); any other input (a
-batch > 1, another dtype or device) takes PyTorch's own choice as before.
+64x64 in that case, where oneDNN runs the same convolution 1.4-4x faster (the whole decode 1.73x; measured on
+the 2-core AMD EPYC VM, docs/benchmarks.md, `benchmarks/vae_decode.py`). `use_onednn_conv3d` routes those
+convolutions of a module to `torch.mkldnn_convolution` (same values to float32 rounding, differentiable); any
+other input (a batch > 1, another dtype or device) goes to `F.conv3d` as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
-def _routed(conv: nn.Conv3d, default: Callable) -> Callable:
-    def conv_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+class OneDNNConv3dForward:
+    """Stands in for one zero-padded `nn.Conv3d`'s `_conv_forward`: batch-1 float32 CPU inputs go to oneDNN, any
+    other input to `F.conv3d` as before. A plain object holding the conv's geometry, so the module still pickles
+    and deep-copies (the weights come in as arguments)."""
+
+    def __init__(self, conv: nn.Conv3d) -> None:
+        self.stride, self.padding, self.dilation, self.groups = (
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+        )
+
+    def __call__(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         if x.shape[0] == 1 and x.device.type == "cpu" and x.dtype == torch.float32:
             return torch.mkldnn_convolution(
-                x, weight, bias, conv.padding, conv.stride, conv.dilation, conv.groups
+                x, weight, bias, self.padding, self.stride, self.dilation, self.groups
             )
-        return default(x, weight, bias)
-
-    return conv_forward
+        return F.conv3d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 def use_onednn_conv3d(module: nn.Module) -> int:
@@ -41,8 +50,8 @@ def use_onednn_conv3d(module: nn.Module) -> int:
             and min(conv.kernel_size) > 1
             and conv.padding_mode == "zeros"
             and isinstance(conv.padding, tuple)
-            and "_conv_forward" not in vars(conv)  # already routed
+            and not isinstance(vars(conv).get("_conv_forward"), OneDNNConv3dForward)  # not routed yet
         ):
-            conv._conv_forward = _routed(conv, conv._conv_forward)
+            conv._conv_forward = OneDNNConv3dForward(conv)
             routed += 1
     return routed
