@@ -9,6 +9,7 @@ from diffusers import AutoencoderKLWan
 from sanavideo.adapters.cpu_conv import use_onednn_conv3d
 from sanavideo.adapters.vae import WanVAE
 from sanavideo.adapters.wan_causal import decode_latents
+from sanavideo.train.vae import VAE_PRESETS
 
 pytestmark = pytest.mark.skipif(
     not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN"
@@ -16,11 +17,12 @@ pytestmark = pytest.mark.skipif(
 
 
 def tiny_wan() -> AutoencoderKLWan:
+    """The trainer's `test` preset: the shipped VAE's layout (patchified, 3x3x3 convs), tiny."""
     torch.manual_seed(0)
+    config = VAE_PRESETS["test"]
     return AutoencoderKLWan(
-        base_dim=8, z_dim=4, dim_mult=[1, 2], num_res_blocks=1, temperal_downsample=[True],
-        latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
-    ).eval()  # fmt: skip
+        **config, latents_mean=[0.0] * config["z_dim"], latents_std=[1.0] * config["z_dim"]
+    ).eval()
 
 
 def count_onednn_calls(monkeypatch) -> list[int]:
