@@ -54,6 +54,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--write", default=None, help="append a results table to this markdown file")
     a = p.parse_args()
+    import torch
+
+    from sanavideo.device import inference_dtype
+
+    dtype = str(inference_dtype(torch.device("cpu"))).removeprefix("torch.")
     runs, starts = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.repeats):
@@ -68,7 +73,8 @@ def main() -> None:
         f"### `sanavideo generate`, start-up included, CPU ({datetime.date.today().isoformat()})\n\n"
         f"Machine: {machine()}. "
         f'`python -m sanavideo generate "{a.prompt}"` with the embedded model\'s defaults (33 frames at 64x64, '
-        "its sampler and guidance, mp4 written), each run a fresh process; start-up = a fresh process that "
+        "its sampler and guidance, mp4 written; the transformer and text encoder in the command's default dtype on "
+        f"this CPU, {dtype}), each run a fresh process; start-up = a fresh process that "
         "imports the pipeline and loads the model. Median of "
         f"{a.repeats} runs (range). Script: `benchmarks/generate_cli.py`.\n\n"
         "| measure | wall time | peak RSS |\n|---|---|---|\n"

@@ -1,11 +1,13 @@
 """A/B of streaming speed between pipeline folders: `SanaVideoPipeline.stream` (decode included) of the same prompt
 and seed, the folders taking turns in one process so that the VM's drift over minutes hits both alike.
 
-    python benchmarks/stream_ab.py FOLDER_A FOLDER_B [--frames 241] [--repeats 3] [--pytorch-conv]
+    python benchmarks/stream_ab.py FOLDER_A [FOLDER_B] [--frames 241] [--repeats 3] [--pytorch-conv]
+        [--dtypes float32 bfloat16]
 
 Prints, per repeat and folder, the wall time and generated frames per second. `--pytorch-conv` adds, for each
 folder, the same pipeline with its VAE loaded as plain diffusers (PyTorch choosing every conv kernel) instead of
-through the adapter that routes batch-1 3x3x3 convs to oneDNN (`sanavideo.adapters.cpu_conv`).
+through the adapter that routes batch-1 3x3x3 convs to oneDNN (`sanavideo.adapters.cpu_conv`). `--dtypes`
+loads every folder once per dtype of the transformer and text encoder (default: float32 alone).
 """
 
 from __future__ import annotations
@@ -25,9 +27,16 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--prompt", default="a red circle bounces around")
     p.add_argument("--pytorch-conv", action="store_true", help="also each folder with an unrouted VAE")
+    p.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16"], default=["float32"])
     args = p.parse_args()
     torch.set_num_threads(2)
-    pipes = {folder: SanaVideoPipeline.from_pretrained(folder) for folder in args.folders}
+    pipes = {
+        folder if len(args.dtypes) == 1 else f"{folder} ({dtype})": SanaVideoPipeline.from_pretrained(
+            folder, dtype=getattr(torch, dtype)
+        )
+        for folder in args.folders
+        for dtype in args.dtypes
+    }
     if args.pytorch_conv:
         from diffusers import AutoencoderKLWan
 

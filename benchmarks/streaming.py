@@ -9,8 +9,12 @@ Two measurements, each (variant, length) in its own subprocess so that peak RSS 
    keeps a growing KV cache (`softmax-kv`: every block attends with softmax to the keys and values of all
    earlier chunks, which it stores). No decode.
 
-    python benchmarks/streaming.py [--model PATH] [--seconds 5 15 30 60] [--write docs/benchmarks.md]
+    python benchmarks/streaming.py [--model PATH] [--seconds 5 15 30 60] [--dtype auto] [--write docs/benchmarks.md]
         [--plot docs/streaming.png]
+
+`--dtype` is the pipeline's transformer and text encoder dtype: `auto` (default) is what `sanavideo generate`
+uses, bfloat16 where it is native (`sanavideo.device.inference_dtype`), else float32. The `state` and
+`softmax-kv` loops run in float32.
 """
 
 from __future__ import annotations
@@ -34,12 +38,12 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_pipeline(model: str | None, frames: int) -> dict:
+def run_pipeline(model: str | None, frames: int, dtype: str) -> dict:
     import torch
 
     from sanavideo.pipeline import SanaVideoPipeline
 
-    pipe = SanaVideoPipeline.from_pretrained(model)
+    pipe = SanaVideoPipeline.from_pretrained(model).to(dtype=getattr(torch, dtype))
     times, start, done = [], time.perf_counter(), 0
     last = start
     for chunk in pipe.stream(
@@ -150,12 +154,19 @@ def main() -> None:
     p.add_argument("--seconds", type=int, nargs="+", default=[5, 15, 30, 60])
     p.add_argument("--write", type=Path)
     p.add_argument("--plot", type=Path)
+    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.dtype == "auto":
+        import torch
+
+        from sanavideo.device import inference_dtype
+
+        args.dtype = str(inference_dtype(torch.device("cpu"))).removeprefix("torch.")
     if args.child:
         kind, frames = args.child[0], int(args.child[1])
         if kind == "pipeline":
-            out = run_pipeline(args.model, frames)
+            out = run_pipeline(args.model, frames, args.dtype)
         else:
             out = run_transformer(args.model, frames, kind)
         print(json.dumps(out))
@@ -165,7 +176,7 @@ def main() -> None:
     for kind in ("pipeline", "state", "softmax-kv"):
         for seconds in args.seconds:
             frames = 16 * seconds + 1
-            cmd = [sys.executable, __file__, "--child", kind, str(frames)]
+            cmd = [sys.executable, __file__, "--child", kind, str(frames), "--dtype", args.dtype]
             if args.model:
                 cmd += ["--model", args.model]
             # timing run with the default allocator; memory run with big buffers straight from mmap and
@@ -192,7 +203,8 @@ def main() -> None:
         f"### Streaming long video, CPU ({date})",
         "",
         f"Machine: {machine()}. Model: {args.model or 'the embedded default (shapes-tiny)'}, its streaming "
-        'options (chunk size, steps, window); prompt "a red circle bounces around", batch 1, float32. '
+        'options (chunk size, steps, window); prompt "a red circle bounces around", batch 1; '
+        f"the pipeline's transformer and text encoder in {args.dtype}, the VAE and the other loops in float32. "
         "Per-chunk times are medians over the first ten chunks (after the first) and the last ten. "
         "`pipeline` = `SanaVideoPipeline.stream` including the streaming VAE decode; `state` = the transformer "
         "chunk loop with our constant-size linear-attention state (whole history, no window); `softmax-kv` = "

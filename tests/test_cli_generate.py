@@ -41,6 +41,29 @@ def test_generate_mp4(model, tmp_path):
     assert frames.shape == (5, 32, 32, 3) and fps == pytest.approx(12)  # fps from the model's options
 
 
+def test_dtype_defaults_to_bf16_where_native(model, tmp_path, monkeypatch):
+    """No --dtype: bfloat16 where the device runs it natively, float32 elsewhere; --dtype overrides."""
+    import torch
+
+    from sanavideo import device
+    from sanavideo.pipeline import SanaVideoPipeline
+
+    seen = []
+    original = SanaVideoPipeline.to
+
+    def recording_to(self, device=None, dtype=None):
+        seen.append(dtype)
+        return original(self, device, dtype)
+
+    monkeypatch.setattr(SanaVideoPipeline, "to", recording_to)
+    for native, extra in ((True, []), (False, []), (True, ["--dtype", "float32"])):
+        monkeypatch.setattr(device, "native_bf16", lambda _device, native=native: native)
+        out = tmp_path / f"clip{len(seen)}.mp4"
+        assert main(["generate", "a red circle", "-o", str(out), "--model", str(model), *FAST, *extra]) == 0
+        assert out.is_file()
+    assert seen == [torch.bfloat16, torch.float32, torch.float32]
+
+
 def test_chunk_frames_without_stream(model, tmp_path):
     """--chunk-frames outside --stream samples block-causally (the pipeline's chunk_frames)."""
     fast = [*FAST, "--frames", "9"]  # the last --frames wins: 9 frames, 3 latent frames

@@ -75,7 +75,8 @@ def test_image_to_video_mode_conditions_on_each_clips_first_frame():
         assert result["splits"][split]["rates"]["all"] == 1.0, result["splits"][split]["clips"]
 
 
-def test_eval_cli_on_a_tiny_model(tiny_folders, tmp_path):
+def small_model(tiny_folders, tmp_path):
+    """The tiny random model folder, set to sample 5 frames of 32x32 in 2 steps without guidance."""
     model = tmp_path / "model"
     shutil.copytree(tiny_folders["euler"], model)
     (model / "sanavideo.json").write_text(
@@ -91,6 +92,11 @@ def test_eval_cli_on_a_tiny_model(tiny_folders, tmp_path):
             }
         )
     )
+    return model
+
+
+def test_eval_cli_on_a_tiny_model(tiny_folders, tmp_path):
+    model = small_model(tiny_folders, tmp_path)
     out = tmp_path / "eval.json"
     sheet = tmp_path / "sheet.png"
     assert (
@@ -116,6 +122,32 @@ def test_eval_cli_on_a_tiny_model(tiny_folders, tmp_path):
     data = json.loads(out.read_text())
     assert set(data["splits"]) == {"seen", "held_out"} and len(data["splits"]["seen"]["clips"]) == 1
     assert main(["eval", "shapes", "--model", str(model), "--frames", "6", "-o", str(out)]) == 2  # not 4k+1
+
+
+def test_eval_cli_loads_the_model_in_the_generate_dtype(tiny_folders, tmp_path, monkeypatch):
+    """No --dtype: bfloat16 where it is native (as `sanavideo generate`), recorded in the JSON; --dtype overrides."""
+    import torch
+
+    from sanavideo import device
+    from sanavideo.pipeline import SanaVideoPipeline
+
+    loaded = []
+    original = SanaVideoPipeline.from_pretrained.__func__
+
+    def recording(cls, *args, dtype=None, **kwargs):
+        pipe = original(cls, *args, dtype=dtype, **kwargs)
+        loaded.append(next(pipe.transformer.parameters()).dtype)
+        return pipe
+
+    monkeypatch.setattr(SanaVideoPipeline, "from_pretrained", classmethod(recording))
+    monkeypatch.setattr(device, "native_bf16", lambda _device: True)
+    out = tmp_path / "eval.json"
+    model = small_model(tiny_folders, tmp_path)
+    base = ["eval", "shapes", "--model", str(model), "--n", "1", "--frames", "5", "-o", str(out)]
+    for extra, name in (([], "bfloat16"), (["--dtype", "float32"], "float32")):
+        assert main([*base, *extra]) == 0
+        assert json.loads(out.read_text())["dtype"] == name
+    assert loaded == [torch.bfloat16, torch.float32]
 
 
 class StreamGroundTruth:

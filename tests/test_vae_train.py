@@ -186,3 +186,23 @@ def test_pixel_weights_mark_the_object_and_its_outline():
     ring = pixel_weights(x, 10.0, ring_weight=10.0)[0, 0, 1]
     assert ring[3, 5] == 11.0 and ring[3, 3] == 11.0 and ring[4, 4] == 11.0  # both sides of the outline alike
     assert ring[5, 5] == 11.0 and ring[2, 5] == 1.0 and ring[0, 0] == 1.0
+
+
+def test_pixel_weights_contrast_reference_equalises_low_contrast_objects():
+    from sanavideo.train.vae import pixel_weights
+
+    x = torch.zeros(2, 3, 1, 12, 12)  # two gray clips (0 in [-1, 1])
+    x[0, :, :, 4:8, 4:8] = 0.5  # clip 0: a dim square, contrast sqrt(3) * 0.5 = 0.866
+    x[1, :, :, 4:8, 4:8] = torch.tensor([1.0, 1.0, -1.0])[:, None, None, None]  # clip 1: contrast sqrt(3)
+    plain = pixel_weights(x, 10.0, ring_weight=10.0)
+    scaled = pixel_weights(x, 10.0, ring_weight=10.0, contrast_reference=1.5)
+    factor = (1.5 / (3**0.5 * 0.5)) ** 2  # 3.0 for the dim square
+    assert torch.allclose(scaled[0] - 1.0, (plain[0] - 1.0) * factor)  # extra weights only, the 1 kept
+    assert scaled[0, 0, 0, 0, 0] == 1.0 and torch.isclose(
+        scaled[0, 0, 0, 5, 5], torch.tensor(1.0 + 10.0 * factor)
+    )
+    assert torch.equal(scaled[1], plain[1])  # contrast above the reference: never scaled down
+    x[0, :, :, 4:8, 4:8] = 0.06  # barely visible: the scale stops at 16
+    assert (
+        scaled.shape == plain.shape and pixel_weights(x, 10.0, contrast_reference=1.5)[0].max() == 1.0 + 160.0
+    )

@@ -69,10 +69,11 @@ def run(args: argparse.Namespace) -> int:
             from sanavideo.demo.app import launch
         except ImportError as err:
             raise ValueError(f'the demo needs the demo extra: pip install -e ".[demo]" ({err})') from None
-        from sanavideo.device import resolve_device
+        from sanavideo.device import inference_dtype, resolve_device
         from sanavideo.pipeline import SanaVideoPipeline
 
-        pipe = SanaVideoPipeline.from_pretrained(args.model).to(resolve_device(args.device))
+        device = resolve_device(args.device)
+        pipe = SanaVideoPipeline.from_pretrained(args.model).to(device, inference_dtype(device))
         results = workspace / "results"
         results.mkdir()
         print(

@@ -36,6 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_field_argument(p, "--long-clips", EvalRequest, "long_clips", context="shapes")
     add_field_argument(p, "--mode", EvalRequest, "mode", context="shapes", choices=MODES)
     p.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16"],
+        default=None,
+        help="shapes: transformer and text encoder dtype (default: as sanavideo generate, bfloat16 where it is "
+        "native, else float32)",
+    )
+    p.add_argument(
         "--sheet", default=None, help="also write a PNG contact sheet (vae: ground truth over reconstruction)"
     )
     p.add_argument("-o", "--output", default=None, help="JSON results (default eval_SUITE.json)")
@@ -60,6 +67,9 @@ def given(**values: int | None) -> dict[str, int]:
 
 
 def _run_shapes(args: argparse.Namespace, output: str) -> int:
+    import torch
+
+    from sanavideo.device import inference_dtype
     from sanavideo.eval.run import EvalRequest, contact_sheet, evaluate_model, format_table, write_json
     from sanavideo.pipeline import SanaVideoPipeline
 
@@ -70,12 +80,14 @@ def _run_shapes(args: argparse.Namespace, output: str) -> int:
         long_clips=args.long_clips,
         **given(n=args.n, long_frames=args.long_frames),
     )
-    pipe = SanaVideoPipeline.from_pretrained(args.model)
+    dtype = getattr(torch, args.dtype) if args.dtype else inference_dtype(torch.device("cpu"))
+    pipe = SanaVideoPipeline.from_pretrained(args.model, dtype=dtype)
     pipe.check_size(frames=request.frames)
     if request.long_frames:
         pipe.check_size(frames=request.long_frames)
     rows: list | None = [] if args.sheet else None
     result = evaluate_model(pipe, request, sheet_rows=rows)
+    result["dtype"] = str(dtype).removeprefix("torch.")
     print(format_table(result))
     write_json(result, output)
     print(f"wrote {output}")

@@ -72,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dtype",
         choices=["float32", "bfloat16", "float16"],
         default=None,
-        help="transformer and text encoder dtype (default: bfloat16 on cuda, float32 on cpu)",
+        help="transformer and text encoder dtype (default: bfloat16 where it is native: CUDA, CPUs with "
+        "AVX512-BF16 or AMX; float32 elsewhere)",
     )
     p.set_defaults(func=run)
 
@@ -142,7 +143,7 @@ def output_paths(output: str, count: int, numbered: bool) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from sanavideo.device import resolve_device
+    from sanavideo.device import inference_dtype, resolve_device
     from sanavideo.fsutil import check_writable
     from sanavideo.pipeline import SanaVideoPipeline
     from sanavideo.video_io import VideoWriter, load_image
@@ -154,8 +155,8 @@ def run(args: argparse.Namespace) -> int:
         check_writable(out, "a file path ending in .mp4, .gif or .png")
     image = load_image(args.image) if args.image else None  # fail early on an unreadable image
     device = resolve_device(args.device)
-    dtype_name = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
-    pipe = SanaVideoPipeline.from_pretrained(args.model).to(device, getattr(torch, dtype_name))
+    dtype = getattr(torch, args.dtype) if args.dtype else inference_dtype(device)
+    pipe = SanaVideoPipeline.from_pretrained(args.model).to(device, dtype)
     binning = not args.no_binning
     pipe.check_size(args.height, args.width, args.frames, binning)  # errors before any work
     fps = args.fps if args.fps is not None else pipe.options.fps

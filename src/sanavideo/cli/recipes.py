@@ -16,6 +16,7 @@ VAE_FLAGS: dict[str, str] = {
     "--foreground-weight": "foreground_weight",
     "--edge-weight": "edge_weight",
     "--ring-weight": "ring_weight",
+    "--contrast-reference": "contrast_reference",
     "--init": "init",
     "--decoder-only": "decoder_only",
     "--widen-decoder": "widen_decoder",

@@ -14,7 +14,7 @@ Data: `--render N` renders N clips in memory (`sanavideo.data.shapes`), `--data 
 `write_dataset` wrote. Steps take random windows of the `--frames` lengths in turn (4k+1, longer ones with
 proportionally fewer clips), flipped left/right at random; with `--crop`, every other step takes object-centred
 crops instead of whole frames. Loss: foreground- and outline-weighted L1 + L2 on [-1, 1] pixels + `kl_weight` x
-KL. AdamW with warm-up and cosine decay over the step or time budget; bf16 autocast where it is native (`bf16_is_fast`).
+KL. AdamW with warm-up and cosine decay over the step or time budget; bf16 autocast where it is native (`sanavideo.device.native_bf16`).
 Every `--checkpoint-every` seconds the held-out PSNR is measured and the best weights so far are written to
 OUT/best, so a stopped run loses little; `--init` warm-starts from any saved VAE folder, and with `--decoder-only`
 only its decoder trains, so the latents (and a transformer trained on them) stay valid. At the end the
@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from sanavideo.adapters.wan_causal import decode_latents, encode_moments
-from sanavideo.device import resolve_device
+from sanavideo.device import native_bf16, resolve_device
 from sanavideo.fsutil import atomic_path, atomic_save_tensors, atomic_write_json
 from sanavideo.pixels import from_uint8, to_uint8
 from sanavideo.train.recipe_args import VAE_PRESETS, VAETrainArgs  # torch-free, for the CLI
@@ -262,7 +262,11 @@ def dilate_erode(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def pixel_weights(
-    x: torch.Tensor, foreground_weight: float, edge_weight: float = 0.0, ring_weight: float = 0.0
+    x: torch.Tensor,
+    foreground_weight: float,
+    edge_weight: float = 0.0,
+    ring_weight: float = 0.0,
+    contrast_reference: float = 0.0,
 ) -> torch.Tensor:
     """Per-pixel loss weights (B, 1, T, H, W): 1, plus `foreground_weight` on pixels unlike the clip's background
     colour, plus `edge_weight` on the object's outline (pixels with both object and background in their 3x3
@@ -270,30 +274,32 @@ def pixel_weights(
     the background pixels of that band (ring = foreground weight: a pixel on either side of the outline weighs
     the same, so an unsure boundary pixel is not pulled towards the object's colour).
 
+    `contrast_reference` > 0 scales a clip's extra weights (not the 1) by (contrast_reference / c)^2, at
+    least 1 and at most 16, where c is the largest RGB distance of its pixels from the background (the
+    object's contrast, in [-1, 1] units; 0.8-2.5 in the shapes world): an outline blurred by the same
+    fraction of its contrast then costs a low-contrast object (purple on gray) what it costs a high-contrast
+    one, where the plain loss charges it (c / c_high)^2, 3-8x less, and its corners go first.
+
     x: (B, 3, T, H, W) in [-1, 1]; the background colour of a clip is the per-channel median of its first
     frame (the object covers well under half of it).
     """
-    background = x[:, :, 0].flatten(2).median(dim=2).values  # (B, 3)
-    differs = ((x - background[:, :, None, None, None]).abs().amax(dim=1, keepdim=True) > 0.05).float()
-    weight = 1.0 + foreground_weight * differs
+    offset = x - x[:, :, 0].flatten(2).median(dim=2).values[:, :, None, None, None]  # (B, 3, T, H, W)
+    differs = (offset.abs().amax(dim=1, keepdim=True) > 0.05).float()
+    extra = foreground_weight * differs
     if edge_weight or ring_weight:
         dilated, eroded = dilate_erode(differs)
-        weight = weight + edge_weight * (dilated - eroded) + ring_weight * (dilated - differs)
-    return weight
+        extra = extra + edge_weight * (dilated - eroded) + ring_weight * (dilated - differs)
+    if contrast_reference > 0:
+        contrast = offset.norm(dim=1).flatten(1).amax(dim=1)  # (B,)
+        scale = (contrast_reference / contrast.clamp_min(1e-3)) ** 2
+        extra = extra * scale.clamp(1.0, 16.0)[:, None, None, None, None]
+    return 1.0 + extra
 
 
 def _lr_factor(step: int, warmup: int, progress: float, min_ratio: float) -> float:
     """Linear warm-up over `warmup` steps times a cosine decay to `min_ratio` over progress in [0, 1]."""
     warm = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
     return warm * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
-
-
-def bf16_is_fast(device: torch.device) -> bool:
-    """bf16 autocast by default: on CUDA, and on CPUs with native bf16 instructions (AVX512-BF16 / AMX), where
-    it measured 1.3-1.5x faster than float32 for this VAE (AMD EPYC, docs/embedded-model.md); elsewhere off."""
-    if device.type == "cuda":
-        return True
-    return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def window_batches(
@@ -401,7 +407,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
     log(f"vae: {args.init or args.preset} {n_params / 1e6:.2f}M trainable params on {device}")
     opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(args.seed)
-    amp = bf16_is_fast(device) if args.bf16 is None else args.bf16
+    amp = native_bf16(device) if args.bf16 is None else args.bf16
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest 3-D conv kernels
@@ -447,7 +453,9 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
             rec = decode_latents(vae, post.sample())
         rec = rec.float()
         # (B, 1, T, H, W)
-        weight = pixel_weights(x, args.foreground_weight, args.edge_weight, args.ring_weight)
+        weight = pixel_weights(
+            x, args.foreground_weight, args.edge_weight, args.ring_weight, args.contrast_reference
+        )
         l1 = ((rec - x).abs() * weight).mean()
         l2 = ((rec - x) ** 2 * weight).mean()
         # KL to N(0, 1) per latent element (diffusers' .kl() sums over only some axes of 5-D latents).
