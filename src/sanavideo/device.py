@@ -42,5 +42,5 @@ def native_bf16(device: torch.device) -> bool:
 def inference_dtype(device: torch.device) -> torch.dtype:
     """Default dtype of the transformer and text encoder when generating: bfloat16 where it is native, else
     float32 (the VAE always decodes in float32). On the 2-core AMD EPYC VM (AVX512-BF16) the embedded model's
-    streaming forward runs 1.37x faster in bfloat16 (docs/benchmarks.md)."""
+    streaming forward runs 1.3-1.4x faster in bfloat16 (docs/benchmarks.md)."""
     return torch.bfloat16 if native_bf16(device) else torch.float32
