@@ -157,12 +157,13 @@ def main() -> None:
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.dtype == "auto":
-        import torch
+    import torch
 
-        from sanavideo.device import inference_dtype
+    from sanavideo.device import resolve_dtype
 
-        args.dtype = str(inference_dtype(torch.device("cpu"))).removeprefix("torch.")
+    args.dtype = str(resolve_dtype(args.dtype, torch.device("cpu"))).removeprefix(
+        "torch."
+    )  # "auto" -> a name
     if args.child:
         kind, frames = args.child[0], int(args.child[1])
         if kind == "pipeline":

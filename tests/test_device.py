@@ -30,3 +30,12 @@ def test_cuda_is_bf16_and_other_devices_float32():
     assert dev.native_bf16(torch.device("cuda")) is True
     assert dev.inference_dtype(torch.device("cuda")) == torch.bfloat16
     assert dev.inference_dtype(torch.device("mps")) == torch.float32
+
+
+def test_resolve_dtype_names_a_dtype_or_defers_to_the_device(monkeypatch):
+    monkeypatch.setattr(dev, "native_bf16", lambda _device: True)
+    cpu = torch.device("cpu")
+    assert dev.resolve_dtype(None, cpu) == dev.resolve_dtype("auto", cpu) == torch.bfloat16
+    assert dev.resolve_dtype("float32", cpu) == torch.float32
+    with pytest.raises(ValueError, match="unknown dtype 'float64x'"):
+        dev.resolve_dtype("float64x", cpu)

@@ -44,3 +44,13 @@ def inference_dtype(device: torch.device) -> torch.dtype:
     float32 (the VAE always decodes in float32). On the 2-core AMD EPYC VM (AVX512-BF16) the embedded model's
     streaming forward runs 1.3-1.4x faster in bfloat16 (docs/benchmarks.md)."""
     return torch.bfloat16 if native_bf16(device) else torch.float32
+
+
+def resolve_dtype(name: str | None, device: torch.device) -> torch.dtype:
+    """A command's `--dtype`: None (or "auto") is `inference_dtype(device)`, else the named torch dtype."""
+    if name is None or name == "auto":
+        return inference_dtype(device)
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r}; expected auto, float32, bfloat16 or float16")
+    return dtype

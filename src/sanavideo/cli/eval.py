@@ -69,7 +69,7 @@ def given(**values: int | None) -> dict[str, int]:
 def _run_shapes(args: argparse.Namespace, output: str) -> int:
     import torch
 
-    from sanavideo.device import inference_dtype
+    from sanavideo.device import resolve_dtype
     from sanavideo.eval.run import EvalRequest, contact_sheet, evaluate_model, format_table, write_json
     from sanavideo.pipeline import SanaVideoPipeline
 
@@ -80,7 +80,7 @@ def _run_shapes(args: argparse.Namespace, output: str) -> int:
         long_clips=args.long_clips,
         **given(n=args.n, long_frames=args.long_frames),
     )
-    dtype = getattr(torch, args.dtype) if args.dtype else inference_dtype(torch.device("cpu"))
+    dtype = resolve_dtype(args.dtype, torch.device("cpu"))
     pipe = SanaVideoPipeline.from_pretrained(args.model, dtype=dtype)
     pipe.check_size(frames=request.frames)
     if request.long_frames:

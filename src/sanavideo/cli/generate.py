@@ -143,7 +143,7 @@ def output_paths(output: str, count: int, numbered: bool) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from sanavideo.device import inference_dtype, resolve_device
+    from sanavideo.device import resolve_device, resolve_dtype
     from sanavideo.fsutil import check_writable
     from sanavideo.pipeline import SanaVideoPipeline
     from sanavideo.video_io import VideoWriter, load_image
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(out, "a file path ending in .mp4, .gif or .png")
     image = load_image(args.image) if args.image else None  # fail early on an unreadable image
     device = resolve_device(args.device)
-    dtype = getattr(torch, args.dtype) if args.dtype else inference_dtype(device)
+    dtype = resolve_dtype(args.dtype, device)
     pipe = SanaVideoPipeline.from_pretrained(args.model).to(device, dtype)
     binning = not args.no_binning
     pipe.check_size(args.height, args.width, args.frames, binning)  # errors before any work
