@@ -1,8 +1,8 @@
 """Streaming VAE decode speed on CPU: diffusers' `AutoencoderKLWan.decode` (one decoder call per latent frame)
 against `sanavideo.adapters.wan_causal.WanCausalDecoder` (one call per streamed chunk of latent frames), with
-PyTorch's own choice of conv kernel and with the batch-1 3x3x3 convs routed to oneDNN
-(`sanavideo.adapters.cpu_conv`, as the pipeline's VAE adapter runs them), for each VAE folder given (default:
-the embedded model's VAE).
+PyTorch's own choice of conv kernel, with the batch-1 3x3x3 convs routed to oneDNN (`sanavideo.adapters.cpu_conv`),
+and with the RMS norms as one plain reduction as well (`sanavideo.adapters.wan_norm`; both as the pipeline's VAE
+adapter runs them), for each VAE folder given (default: the embedded model's VAE).
 
 Each decode covers one `--frames`-long clip at `--size` pixels from the same random latents; the chunked decode
 is checked against diffusers' output (max abs difference). Times are the best of `--repeats`.
@@ -36,10 +36,14 @@ def measure(folder: Path, frames: int, size: int, chunk: int, repeats: int) -> d
 
     from sanavideo.adapters.cpu_conv import use_onednn_conv3d
     from sanavideo.adapters.wan_causal import WanCausalDecoder
+    from sanavideo.adapters.wan_norm import use_fast_wan_norms
 
     vae = AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32).eval()
     routed = AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32).eval()
     use_onednn_conv3d(routed)
+    tuned = AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32).eval()
+    use_onednn_conv3d(tuned)
+    use_fast_wan_norms(tuned)
     latent_frames = (frames - 1) // vae.config.scale_factor_temporal + 1
     side = size // vae.config.scale_factor_spatial
     z = torch.randn(
@@ -54,9 +58,11 @@ def measure(folder: Path, frames: int, size: int, chunk: int, repeats: int) -> d
         reference = vae.decode(z).sample
         diff = float((chunked().clamp(-1, 1) - reference).abs().max())
         diff_routed = float((chunked(routed).clamp(-1, 1) - reference).abs().max())
+        diff_tuned = float((chunked(tuned).clamp(-1, 1) - reference).abs().max())
         t_diffusers = best_time(lambda: vae.decode(z), repeats)
         t_chunked = best_time(chunked, repeats)
         t_routed = best_time(lambda: chunked(routed), repeats)
+        t_tuned = best_time(lambda: chunked(tuned), repeats)
     return {
         "vae": str(folder),
         "params_m": sum(p.numel() for p in vae.parameters()) / 1e6,
@@ -66,6 +72,8 @@ def measure(folder: Path, frames: int, size: int, chunk: int, repeats: int) -> d
         "max_abs_diff": diff,
         "routed_fps": frames / t_routed,
         "routed_max_abs_diff": diff_routed,
+        "tuned_fps": frames / t_tuned,
+        "tuned_max_abs_diff": diff_tuned,
     }
 
 
@@ -90,16 +98,19 @@ def main() -> None:
         f"{a.repeats} after a warm-up. `diffusers` = `AutoencoderKLWan.decode` (one decoder call per latent frame); "
         f"`chunked` = `WanCausalDecoder` fed chunks of {a.chunk} latent frames as `generate --stream` decodes them "
         "(`sanavideo.adapters.wan_causal`), PyTorch choosing the conv kernels; `+ oneDNN` = the same with the "
-        "batch-1 3x3x3 convs routed to oneDNN (`sanavideo.adapters.cpu_conv`, what the pipeline runs). Speed-ups "
-        "are over diffusers; max abs diff against diffusers' output. Script: `benchmarks/vae_decode.py`.\n\n"
+        "batch-1 3x3x3 convs routed to oneDNN (`sanavideo.adapters.cpu_conv`); `+ norms` = that and the RMS norms "
+        "as one plain reduction (`sanavideo.adapters.wan_norm`; what the pipeline runs). Speed-ups are over "
+        "diffusers; max abs diff against diffusers' output. Script: `benchmarks/vae_decode.py`.\n\n"
         "| VAE | parameters (M) | patch | diffusers (frames/s) | chunked (frames/s) | chunked + oneDNN (frames/s) "
-        "| speed-up | speed-up + oneDNN | max abs diff | max abs diff + oneDNN |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
+        "| chunked + oneDNN + norms (frames/s) | speed-up | speed-up + oneDNN | speed-up + oneDNN + norms "
+        "| max abs diff | max abs diff + oneDNN + norms |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {r['vae']} | {r['params_m']:.2f} | {r['patch_size'] or 1} | {r['diffusers_fps']:.0f} | "
-        f"{r['chunked_fps']:.0f} | {r['routed_fps']:.0f} | {r['chunked_fps'] / r['diffusers_fps']:.2f}x | "
-        f"{r['routed_fps'] / r['diffusers_fps']:.2f}x | {r['max_abs_diff']:.1e} | {r['routed_max_abs_diff']:.1e} |\n"
+        f"{r['chunked_fps']:.0f} | {r['routed_fps']:.0f} | {r['tuned_fps']:.0f} | "
+        f"{r['chunked_fps'] / r['diffusers_fps']:.2f}x | {r['routed_fps'] / r['diffusers_fps']:.2f}x | "
+        f"{r['tuned_fps'] / r['diffusers_fps']:.2f}x | {r['max_abs_diff']:.1e} | {r['tuned_max_abs_diff']:.1e} |\n"
         for r in rows
     ]
     publish(header + "".join(lines), a.write)

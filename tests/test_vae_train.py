@@ -30,9 +30,20 @@ def test_presets_have_wan_strides(preset):
         assert vae.decode(z).sample.shape == x.shape
 
 
-def test_tiny_training_learns_normalises_and_saves(tmp_path):
+def test_tiny_training_learns_normalises_and_saves(tmp_path, monkeypatch):
     from diffusers import AutoencoderKLWan
     from safetensors.torch import load_file
+
+    from sanavideo.adapters.wan_norm import FastWanRMSNorm
+
+    fast_norm_calls = [0]
+    fast_forward = FastWanRMSNorm.forward
+
+    def counted(self, x):
+        fast_norm_calls[0] += 1
+        return fast_forward(self, x)
+
+    monkeypatch.setattr(FastWanRMSNorm, "forward", counted)
 
     args = VAETrainArgs(
         out=str(tmp_path / "vae"),
@@ -50,6 +61,7 @@ def test_tiny_training_learns_normalises_and_saves(tmp_path):
     )
     result = train_vae(args, log=lambda msg: None)
     assert result.steps == 30 and len(result.losses) == 3
+    assert fast_norm_calls[0] > 0  # the trainer's VAE runs the fast RMS norms (sanavideo.adapters.wan_norm)
     assert result.fixed_loss_end < 0.9 * result.fixed_loss_start, (
         result.fixed_loss_start,
         result.fixed_loss_end,

@@ -47,10 +47,13 @@ class _DiffusersVAE:
     """Shared code: a diffusers autoencoder with per-channel (mean, std, scale) latent normalisation."""
 
     def __init__(self, module: torch.nn.Module) -> None:
+        from sanavideo.adapters.wan_norm import use_fast_wan_norms  # imports diffusers, as `module` did
+
         if next(module.parameters()).dtype != torch.float32:
             module = module.float()
         self.module = module.eval()
         use_onednn_conv3d(module)  # batch-1 CPU decoding 1.7x faster (its 3x3x3 convs; same values)
+        use_fast_wan_norms(module)  # Wan's RMS norms as one plain reduction (decoding ~1.2x faster on a CPU)
 
     # subclasses fill these from the module
     latent_channels: int

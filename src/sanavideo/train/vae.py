@@ -327,6 +327,8 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
     """Train, normalise, save and evaluate a VAE as described in the module docstring."""
     from diffusers import AutoencoderKLWan
 
+    from sanavideo.adapters.wan_norm import use_fast_wan_norms
+
     frames = tuple(args.frames) if not isinstance(args.frames, int) else (args.frames,)
     for f in frames:
         if (f - 1) % 4:
@@ -372,6 +374,7 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
 
         vae = widen_decoder(vae, args.widen_decoder, seed=args.seed)
     vae.to(device).train()
+    use_fast_wan_norms(vae)  # its RMS norms as one plain reduction: a training step ~1.2x faster on a CPU
     if args.decoder_only:
         if not args.init:
             raise ValueError("--decoder-only fine-tunes a trained VAE's decoder: give the VAE with --init")
