@@ -161,9 +161,8 @@ def main() -> None:
 
     from sanavideo.device import resolve_dtype
 
-    args.dtype = str(resolve_dtype(args.dtype, torch.device("cpu"))).removeprefix(
-        "torch."
-    )  # "auto" -> a name
+    dtype = resolve_dtype(args.dtype, torch.device("cpu"))
+    args.dtype = str(dtype).removeprefix("torch.")  # "auto" -> the name of the dtype it stands for
     if args.child:
         kind, frames = args.child[0], int(args.child[1])
         if kind == "pipeline":

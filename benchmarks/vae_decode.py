@@ -35,15 +35,14 @@ def measure(folder: Path, frames: int, size: int, chunk: int, repeats: int) -> d
     from diffusers import AutoencoderKLWan
 
     from sanavideo.adapters.cpu_conv import use_onednn_conv3d
+    from sanavideo.adapters.vae import WanVAE
     from sanavideo.adapters.wan_causal import WanCausalDecoder
-    from sanavideo.adapters.wan_norm import use_fast_wan_norms
 
     vae = AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32).eval()
     routed = AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32).eval()
     use_onednn_conv3d(routed)
-    tuned = AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32).eval()
-    use_onednn_conv3d(tuned)
-    use_fast_wan_norms(tuned)
+    # the module as the pipeline's VAE adapter runs it (oneDNN convs and the plain-reduction RMS norms)
+    tuned = WanVAE(AutoencoderKLWan.from_pretrained(folder, torch_dtype=torch.float32)).module
     latent_frames = (frames - 1) // vae.config.scale_factor_temporal + 1
     side = size // vae.config.scale_factor_spatial
     z = torch.randn(
