@@ -218,3 +218,24 @@ def test_pixel_weights_contrast_reference_equalises_low_contrast_objects():
     assert (
         scaled.shape == plain.shape and pixel_weights(x, 10.0, contrast_reference=1.5)[0].max() == 1.0 + 160.0
     )
+
+
+def test_pixel_weights_speed_reference_weighs_fast_objects_more():
+    from sanavideo.train.vae import object_speed, pixel_weights
+
+    x = torch.zeros(3, 3, 5, 16, 16)  # three gray clips of 5 frames
+    for t in range(5):
+        x[0, :, t, 4:8, 4:8] = 1.0  # clip 0: a still square
+        x[1, :, t, 4:8, 2 + t : 6 + t] = 1.0  # clip 1: 1 px per frame to the right
+        x[2, :, t, 2 + 3 * t // 2 : 6 + 3 * t // 2, 4:8] = 1.0  # clip 2: down by 1, 2, 1 (and 2) px per frame
+    x[2, :, 4] = 0.0  # the object gone from the last frame: that pair does not count
+    mask = (x.abs().amax(dim=1, keepdim=True) > 0.05).float()
+    assert torch.allclose(object_speed(mask), torch.tensor([0.0, 1.0, 4 / 3]))
+    plain = pixel_weights(x, 10.0)
+    fast = pixel_weights(x, 10.0, speed_reference=0.5)
+    assert torch.equal(fast[0], plain[0])  # still: never scaled down
+    assert torch.allclose(fast[1] - 1.0, (plain[1] - 1.0) * 4.0)  # (1 / 0.5)^2, extra weights only
+    assert torch.allclose(fast[2] - 1.0, (plain[2] - 1.0) * (4 / 3 / 0.5) ** 2)
+    # times the contrast scale (1.5 / sqrt(3))^2 = 0.75 -> at least 1, so 4 for clip 1; the product stops at 16
+    assert torch.allclose(pixel_weights(x, 10.0, contrast_reference=1.5, speed_reference=0.5)[1], fast[1])
+    assert pixel_weights(x, 10.0, speed_reference=0.1)[1].max() == 1.0 + 160.0

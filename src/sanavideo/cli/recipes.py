@@ -17,6 +17,7 @@ VAE_FLAGS: dict[str, str] = {
     "--edge-weight": "edge_weight",
     "--ring-weight": "ring_weight",
     "--contrast-reference": "contrast_reference",
+    "--speed-reference": "speed_reference",
     "--init": "init",
     "--decoder-only": "decoder_only",
     "--widen-decoder": "widen_decoder",

@@ -112,6 +112,12 @@ class VAETrainArgs:
         "otherwise cost 3-8x less per blurred outline than high-contrast ones (2-2.5); 0: off",
         default=0.0,
     )
+    speed_reference: float = _doc(
+        "object speed (pixels per frame) above which a clip's foreground, edge and ring weights grow as "
+        "(speed / reference)^2 (times the contrast scale, up to 16x): a quick object crosses its own width "
+        "within one latent frame's four frames (normal speed ~1.1 px/frame at 64 px, quickly ~2.2); 0: off",
+        default=0.0,
+    )
     grad_clip: float = _doc("gradient norm clip", default=1.0)
     device: str = _doc("torch device to train on", default="cpu")
     seed: int = _doc("seed of the rendered clips, the initial weights and the batches", default=0)

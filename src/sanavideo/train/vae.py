@@ -267,6 +267,7 @@ def pixel_weights(
     edge_weight: float = 0.0,
     ring_weight: float = 0.0,
     contrast_reference: float = 0.0,
+    speed_reference: float = 0.0,
 ) -> torch.Tensor:
     """Per-pixel loss weights (B, 1, T, H, W): 1, plus `foreground_weight` on pixels unlike the clip's background
     colour, plus `edge_weight` on the object's outline (pixels with both object and background in their 3x3
@@ -280,6 +281,11 @@ def pixel_weights(
     fraction of its contrast then costs a low-contrast object (purple on gray) what it costs a high-contrast
     one, where the plain loss charges it (c / c_high)^2, 3-8x less, and its corners go first.
 
+    `speed_reference` > 0 (pixels per frame) scales a clip's extra weights by (v / speed_reference)^2, at least
+    1, where v is the object's mean speed (`object_speed`): a fast object crosses its own width within the four
+    frames of one latent frame, and a decoder that blurs it along its path loses its corners first. The product
+    of both scales stops at 16.
+
     x: (B, 3, T, H, W) in [-1, 1]; the background colour of a clip is the per-channel median of its first
     frame (the object covers well under half of it).
     """
@@ -289,11 +295,28 @@ def pixel_weights(
     if edge_weight or ring_weight:
         dilated, eroded = dilate_erode(differs)
         extra = extra + edge_weight * (dilated - eroded) + ring_weight * (dilated - differs)
+    scale = torch.ones(x.shape[0], device=x.device)  # (B,)
     if contrast_reference > 0:
         contrast = offset.norm(dim=1).flatten(1).amax(dim=1)  # (B,)
-        scale = (contrast_reference / contrast.clamp_min(1e-3)) ** 2
-        extra = extra * scale.clamp(1.0, 16.0)[:, None, None, None, None]
-    return 1.0 + extra
+        scale = scale * (contrast_reference / contrast.clamp_min(1e-3)).square().clamp_min(1.0)
+    if speed_reference > 0:
+        scale = scale * (object_speed(differs) / speed_reference).square().clamp_min(1.0)
+    return 1.0 + extra * scale.clamp_max(16.0)[:, None, None, None, None]
+
+
+def object_speed(mask: torch.Tensor) -> torch.Tensor:
+    """A 0/1 object mask (B, 1, T, H, W) -> (B,) the mean distance its centroid moves per frame, in pixels, over
+    the consecutive frame pairs where the object shows in both (0 where there are none)."""
+    B, _, T, H, W = mask.shape
+    m = mask[:, 0]  # (B, 1, T, H, W) -> (B, T, H, W)
+    area = m.sum(dim=(2, 3))  # (B, T)
+    ys = torch.arange(H, dtype=m.dtype, device=m.device)[:, None]
+    xs = torch.arange(W, dtype=m.dtype, device=m.device)[None, :]
+    centre = torch.stack([(m * ys).sum(dim=(2, 3)), (m * xs).sum(dim=(2, 3))], dim=-1)  # (B, T, 2)
+    centre = centre / area.clamp_min(1.0)[..., None]
+    step = (centre[:, 1:] - centre[:, :-1]).norm(dim=-1)  # (B, T - 1)
+    both = ((area[:, 1:] > 0) & (area[:, :-1] > 0)).to(m.dtype)
+    return (step * both).sum(dim=1) / both.sum(dim=1).clamp_min(1.0)
 
 
 def _lr_factor(step: int, warmup: int, progress: float, min_ratio: float) -> float:
@@ -457,7 +480,12 @@ def train_vae(args: VAETrainArgs, log=print) -> VAETrainResult:
         rec = rec.float()
         # (B, 1, T, H, W)
         weight = pixel_weights(
-            x, args.foreground_weight, args.edge_weight, args.ring_weight, args.contrast_reference
+            x,
+            args.foreground_weight,
+            args.edge_weight,
+            args.ring_weight,
+            args.contrast_reference,
+            args.speed_reference,
         )
         l1 = ((rec - x).abs() * weight).mean()
         l2 = ((rec - x) ** 2 * weight).mean()
