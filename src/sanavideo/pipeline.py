@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from sanavideo.adapters.vae import VideoVAE, wrap_vae
 from sanavideo.checks import GenerationSize, check_arguments, check_memory, generation_size, memory_estimate
 from sanavideo.loading import DEFAULT_MODEL_DIR, load_pipeline_parts, sampler_from_diffusers_config
 from sanavideo.media import OUTPUT_TYPES, chunk_to_frames, prepare_image, resize_and_crop, video_output
+from sanavideo.offload import ModelOffload
 from sanavideo.options import PipelineOptions, pick
 from sanavideo.sampling import SamplerConfig, TextCondition, denoise, initial_noise
 from sanavideo.sampling.streaming import prompt_schedule_from_frames, stream_latents
@@ -71,6 +73,7 @@ class SanaVideoPipeline:
         self.text_encoder = text_encoder
         self.sampler = sampler or SamplerConfig()
         self.options = options or PipelineOptions()
+        self.offload: ModelOffload | None = None  # `enable_model_offload`
         latent_channels = self.transformer.config.in_channels
         if self.vae.latent_channels != latent_channels:
             raise ValueError(
@@ -114,7 +117,10 @@ class SanaVideoPipeline:
     def to(
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> SanaVideoPipeline:
-        """Move the transformer and text encoder to `device`/`dtype`; the VAE moves to `device` in float32."""
+        """Move the transformer and text encoder to `device`/`dtype`; the VAE moves to `device` in float32. A
+        device ends model offload (`enable_model_offload`): every component then lives on it."""
+        if device is not None:
+            self.offload = None
         self.transformer.to(device=device, dtype=dtype)
         if self.text_encoder is not None:
             self.text_encoder.to(device=device, dtype=dtype)
@@ -122,8 +128,24 @@ class SanaVideoPipeline:
             self.vae.to(device)
         return self
 
+    def enable_model_offload(self, device: torch.device | str = "cuda") -> SanaVideoPipeline:
+        """Keep the components in CPU memory and move each to `device` only while its stage runs: the text
+        encoder for the prompts, the transformer for denoising, the VAE for encoding an image and decoding (a
+        stream keeps the transformer and the VAE there while it runs). The GPU then holds the largest
+        component instead of all three (`sanavideo.offload`); `to(device)` ends it."""
+        self.to("cpu")
+        self.offload = ModelOffload(device)
+        return self
+
+    def _on_device(self, *components: Any):
+        """A context in which `components` are on the execution device (nothing to do without offload)."""
+        return self.offload.onload(*components) if self.offload is not None else nullcontext()
+
     @property
     def device(self) -> torch.device:
+        """The execution device: the offload target, else where the transformer is."""
+        if self.offload is not None:
+            return self.offload.device
         return next(self.transformer.parameters()).device
 
     # -- checks --------------------------------------------------------------------------------------------
@@ -164,11 +186,12 @@ class SanaVideoPipeline:
                 "this pipeline has no text encoder; pass prompt_embeds (and negative_prompt_embeds)"
             )
         cond = uncond = None
-        if prompts is not None:
-            prompts = [add_motion_score(p, motion_score) for p in prompts]
-            cond = TextCondition(*self.text_encoder.encode(prompts, use_chi=True))
-        if negative_prompts is not None:
-            uncond = TextCondition(*self.text_encoder.encode(negative_prompts, use_chi=False))
+        with self._on_device(self.text_encoder):
+            if prompts is not None:
+                prompts = [add_motion_score(p, motion_score) for p in prompts]
+                cond = TextCondition(*self.text_encoder.encode(prompts, use_chi=True))
+            if negative_prompts is not None:
+                uncond = TextCondition(*self.text_encoder.encode(negative_prompts, use_chi=False))
         return cond, uncond
 
     def _positive(self, prompts: list[str], motion_score: int | None) -> TextCondition:
@@ -189,7 +212,8 @@ class SanaVideoPipeline:
 
     def _first_frame(self, pixels: torch.Tensor) -> torch.Tensor:
         """Image-to-video: prepared pixels -> the clean normalised latent `(1, C, 1, H', W')` on the device."""
-        return self.vae.encode(pixels).float().to(self.device)
+        with self._on_device(self.vae):
+            return self.vae.encode(pixels).float().to(self.device)
 
     # -- generation ----------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -240,18 +264,20 @@ class SanaVideoPipeline:
         pixels = self._prepare_image(image, size.gen_height, size.gen_width) if image is not None else None
 
         # 2. text conditions: cond (B, L, D); uncond for CFG (negative prompt, never with CHI)
-        if prompt is not None:
-            cond = self._positive([prompt] if isinstance(prompt, str) else list(prompt), motion_score)
-        else:
-            mask = pick(prompt_attention_mask, torch.ones(prompt_embeds.shape[:2]))
-            cond = TextCondition(prompt_embeds, mask).to(self.device)
-        batch = cond.embeds.shape[0]
-        uncond = None
-        if do_cfg and negative_prompt_embeds is not None:
-            neg_mask = pick(negative_prompt_attention_mask, torch.ones(negative_prompt_embeds.shape[:2]))
-            uncond = TextCondition(negative_prompt_embeds, neg_mask).to(self.device)
-        elif do_cfg:
-            uncond = self._negative(negative_prompt, batch)
+        needs_encoder = prompt is not None or (do_cfg and negative_prompt_embeds is None)
+        with self._on_device(self.text_encoder if needs_encoder else None):  # one move for both prompt lists
+            if prompt is not None:
+                cond = self._positive([prompt] if isinstance(prompt, str) else list(prompt), motion_score)
+            else:
+                mask = pick(prompt_attention_mask, torch.ones(prompt_embeds.shape[:2]))
+                cond = TextCondition(prompt_embeds, mask).to(self.device)
+            batch = cond.embeds.shape[0]
+            uncond = None
+            if do_cfg and negative_prompt_embeds is not None:
+                neg_mask = pick(negative_prompt_attention_mask, torch.ones(negative_prompt_embeds.shape[:2]))
+                uncond = TextCondition(negative_prompt_embeds, neg_mask).to(self.device)
+            elif do_cfg:
+                uncond = self._negative(negative_prompt, batch)
         if uncond is not None and uncond.embeds.shape[0] != batch:
             if uncond.embeds.shape[0] != 1:
                 raise ValueError(f"got {uncond.embeds.shape[0]} negative prompts for a batch of {batch}")
@@ -265,23 +291,26 @@ class SanaVideoPipeline:
         first_frame = self._first_frame(pixels).expand(batch, -1, -1, -1, -1) if pixels is not None else None
 
         # 5. denoise
-        out = denoise(
-            self.transformer,
-            noise,
-            sampler,
-            steps,
-            cond,
-            uncond,
-            guidance_scale,
-            first_frame=first_frame,
-            progress=progress,
-            chunk_frames=pick(chunk_frames, opts.chunk_frames),
-        )
+        with self._on_device(self.transformer):
+            out = denoise(
+                self.transformer,
+                noise,
+                sampler,
+                steps,
+                cond,
+                uncond,
+                guidance_scale,
+                first_frame=first_frame,
+                progress=progress,
+                chunk_frames=pick(chunk_frames, opts.chunk_frames),
+            )
         if output_type == "latent":
             return SanaVideoPipelineOutput(frames=out)
 
         # 6. decode (B, 3, T, H, W) in [-1, 1] and post-process
-        return SanaVideoPipelineOutput(frames=video_output(self.vae.decode(out), size, output_type))
+        with self._on_device(self.vae):
+            video = self.vae.decode(out)
+        return SanaVideoPipelineOutput(frames=video_output(video, size, output_type))
 
     # -- streaming (LongSANA) ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -325,8 +354,9 @@ class SanaVideoPipeline:
         settings = self.options.stream_settings(
             self.sampler.flow_shift, guidance_scale, chunk_frames, steps, window, fresh_noise
         )
-        conds = [self._positive([p], motion_score) for _, p in switches]
-        negative = self._negative(negative_prompt, 1) if settings.guidance_scale > 1 else None
+        with self._on_device(self.text_encoder):  # every prompt of the stream, encoded up front
+            conds = [self._positive([p], motion_score) for _, p in switches]
+            negative = self._negative(negative_prompt, 1) if settings.guidance_scale > 1 else None
         schedule = prompt_schedule_from_frames(
             [(f, c) for (f, _), c in zip(switches, conds)], self.vae.temporal_stride, negative
         )
@@ -344,10 +374,11 @@ class SanaVideoPipeline:
         )
 
         def frames() -> Iterator[np.ndarray]:
-            for chunk in chunks:
-                yield chunk_to_frames(
-                    decoder.decode(chunk.latents.float())[0]
-                )  # (3, T, H, W) -> (T, H, W, 3)
+            with self._on_device(self.transformer, self.vae):
+                for chunk in chunks:
+                    yield chunk_to_frames(
+                        decoder.decode(chunk.latents.float())[0]
+                    )  # (3, T, H, W) -> (T, H, W, 3)
 
         # inputs are checked and prompts encoded above, at the call; frames are made as the caller iterates
         return frames()

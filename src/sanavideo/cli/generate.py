@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-binning", action="store_true", help="generate at exactly --height x --width")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument(
+        "--offload",
+        action="store_true",
+        help="keep the text encoder, transformer and VAE in CPU memory and move each to --device only for its "
+        "stage: GPU memory of the largest one instead of all three (SanaVideoPipeline.enable_model_offload)",
+    )
+    p.add_argument(
         "--stream",
         action="store_true",
         help="LongSANA streaming: generate chunk by chunk at constant memory, writing frames as they come",
@@ -156,7 +162,13 @@ def run(args: argparse.Namespace) -> int:
     image = load_image(args.image) if args.image else None  # fail early on an unreadable image
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
-    pipe = SanaVideoPipeline.from_pretrained(args.model).to(device, dtype)
+    if args.offload and device.type == "cpu":
+        raise ValueError("--offload moves each component onto an accelerator for its stage; --device is cpu")
+    pipe = SanaVideoPipeline.from_pretrained(args.model)
+    if args.offload:
+        pipe.to(dtype=dtype).enable_model_offload(device)
+    else:
+        pipe.to(device, dtype)
     binning = not args.no_binning
     pipe.check_size(args.height, args.width, args.frames, binning)  # errors before any work
     fps = args.fps if args.fps is not None else pipe.options.fps
