@@ -10,7 +10,7 @@ import sanavideo
 
 # lowest first; a module may import its own layer and those before it
 LAYERS = [
-    {"fsutil", "device", "video_io", "pixels", "timeline"},
+    {"fsutil", "device", "video_io", "pixels", "timeline", "offload"},
     {"config"},
     {"convert"},  # checkpoint formats and key maps: given the model class, never importing it
     {"model"},
