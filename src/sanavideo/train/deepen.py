@@ -22,8 +22,13 @@ from collections.abc import Sequence
 import torch
 
 # the block's writers into the residual stream: zero makes the block the identity
-IDENTITY_ZEROS = ("attn.proj.weight", "attn.proj.bias", "cross_attn.proj.weight", "cross_attn.proj.bias")
-IDENTITY_ZEROS += ("mlp.point_conv.conv.weight",)
+IDENTITY_ZEROS = (
+    "attn.proj.weight",
+    "attn.proj.bias",
+    "cross_attn.proj.weight",
+    "cross_attn.proj.bias",
+    "mlp.point_conv.conv.weight",
+)
 
 
 def deepen(model, after: Sequence[int], seed: int = 0):

@@ -307,7 +307,7 @@ def pixel_weights(
 def object_speed(mask: torch.Tensor) -> torch.Tensor:
     """A 0/1 object mask (B, 1, T, H, W) -> (B,) the mean distance its centroid moves per frame, in pixels, over
     the consecutive frame pairs where the object shows in both (0 where there are none)."""
-    B, _, T, H, W = mask.shape
+    H, W = mask.shape[-2:]
     m = mask[:, 0]  # (B, 1, T, H, W) -> (B, T, H, W)
     area = m.sum(dim=(2, 3))  # (B, T)
     ys = torch.arange(H, dtype=m.dtype, device=m.device)[:, None]
