@@ -7,7 +7,7 @@ taken around the process and its peak RSS from `os.wait4`. A second set of runs 
 `--repeats` runs and their range.
 
     python benchmarks/generate_cli.py [--prompt "a red circle moves right"] [--repeats 3]
-        [--write docs/benchmarks.md]
+        [--model FOLDER] [--write docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ from pathlib import Path
 
 from report import machine, publish
 
-STARTUP = "from sanavideo.pipeline import SanaVideoPipeline\nSanaVideoPipeline.from_pretrained()\n"
+
+def startup_code(model: str | None) -> str:
+    """A fresh process's start-up: import the pipeline and load the model (the embedded default: None)."""
+    where = "" if model is None else repr(str(Path(model).resolve()))
+    return f"from sanavideo.pipeline import SanaVideoPipeline\nSanaVideoPipeline.from_pretrained({where})\n"
 
 
 def timed_process(argv: list[str], cwd: str) -> tuple[float, float]:
@@ -52,6 +56,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--prompt", default="a red circle moves right")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--model", default=None, help="a model folder (default: the embedded model)")
     p.add_argument("--write", default=None, help="append a results table to this markdown file")
     a = p.parse_args()
     import torch
@@ -63,16 +68,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.repeats):
             out = str(Path(tmp) / f"clip{i}.mp4")
+            model = [] if a.model is None else ["--model", str(Path(a.model).resolve())]
             runs.append(
-                timed_process([sys.executable, "-m", "sanavideo", "generate", a.prompt, "-o", out], tmp)
+                timed_process(
+                    [sys.executable, "-m", "sanavideo", "generate", a.prompt, "-o", out, *model], tmp
+                )
             )
             if not Path(out).is_file():
                 raise RuntimeError(f"generate wrote no {out}")
-            starts.append(timed_process([sys.executable, "-c", STARTUP], tmp))
+            starts.append(timed_process([sys.executable, "-c", startup_code(a.model)], tmp))
     table = (
         f"### `sanavideo generate`, start-up included, CPU ({datetime.date.today().isoformat()})\n\n"
         f"Machine: {machine()}. "
-        f'`python -m sanavideo generate "{a.prompt}"` with the embedded model\'s defaults (33 frames at 64x64, '
+        f'`python -m sanavideo generate "{a.prompt}"` with {"the embedded model" if a.model is None else a.model}\'s defaults (33 frames at 64x64, '
         "its sampler and guidance, mp4 written; the transformer and text encoder in the command's default dtype on "
         f"this CPU, {dtype}), each run a fresh process; start-up = a fresh process that "
         "imports the pipeline and loads the model. Median of "
