@@ -25,6 +25,12 @@ def draws(run: Path, mode: str) -> dict[str, dict]:
     return {p.stem.split("_")[-1]: json.loads(p.read_text()) for p in files}
 
 
+def share(clips: list[dict], ok) -> str:
+    """'k/n = p%': how many clips satisfy ok."""
+    k = sum(1 for c in clips if ok(c))
+    return f"{k}/{len(clips)} = {k / len(clips):.0%}"
+
+
 def pooled_rows(run: Path) -> list[str]:
     rows = []
     for mode in ("t2v", "i2v"):
@@ -33,21 +39,15 @@ def pooled_rows(run: Path) -> list[str]:
             clips = [c for d in found.values() for c in d["splits"][split]["clips"]]
             if not clips:
                 continue
-            n = len(clips)
-
-            def share(ok) -> str:
-                k = sum(1 for c in clips if ok(c))
-                return f"{k}/{n} = {k / n:.0%}"
-
             if mode == "t2v":
                 rows.append(
-                    f"t2v {split:8s} every check {share(lambda c: c['passed'])}, "
-                    f"shape {share(lambda c: c['checks']['shape_ok'])}, "
-                    f"motion {share(lambda c: c['checks']['motion_ok'])} ({len(found)} draws)"
+                    f"t2v {split:8s} every check {share(clips, lambda c: c['passed'])}, "
+                    f"shape {share(clips, lambda c: c['checks']['shape_ok'])}, "
+                    f"motion {share(clips, lambda c: c['checks']['motion_ok'])} ({len(found)} draws)"
                 )
             else:
                 rows.append(
-                    f"i2v {split:8s} kept {share(lambda c: all(c['checks'][k] for k in KEPT))} ({len(found)} draws)"
+                    f"i2v {split:8s} kept {share(clips, lambda c: all(c['checks'][k] for k in KEPT))} ({len(found)} draws)"
                 )
     return rows
 
