@@ -63,6 +63,13 @@ def test_cli_report(tmp_path, capsys):
     assert min(held["clip_psnr_db"]) - 0.01 <= held["psnr_db"] <= max(held["clip_psnr_db"]) + 0.01
     assert held["shapes_ground_truth"]["all"] == 1.0  # rendered clips pass the evaluator
     assert held["shapes_reconstructed"]["all"] < 1.0  # an untrained VAE does not
+    failed = held[
+        "failed_reconstructions"
+    ]  # each with the measured fill ratio of the truth and the reconstruction
+    assert failed and all(
+        f["fill_ratio_truth"] > 0.4 for f in failed
+    )  # rendered shapes fill 0.5-1.0 of their box
+    assert all(f["fill_ratio"] != f["fill_ratio_truth"] for f in failed)
     assert report["long_clip"]["frames"] == 41 and "psnr_db_first_20" in report["long_clip"]
     assert report["decode"]["max_abs_diff_vs_one_shot"] < 1e-4 and report["decode"]["frames_per_second"] > 0
     assert (tmp_path / "strip.png").stat().st_size > 0

@@ -148,7 +148,13 @@ def vae_report(vae: WanVAE, request: VAEReportRequest, log=print) -> tuple[dict,
             "shapes_ground_truth": pass_rates(truth_reports),
             "shapes_reconstructed": pass_rates(rec_reports),
             "failed_reconstructions": [
-                {"prompt": p, "failures": rep.failures()}
+                {  # the fill ratio names the shape: rendered circles ~0.81, squares 1.0 (eval.shapes)
+                    "prompt": p,
+                    "failures": rep.failures(),
+                    "shape_measured": rep.shape_measured,
+                    "fill_ratio": rep.fill_ratio,
+                    "fill_ratio_truth": truth.fill_ratio,
+                }
                 for p, rep, truth in zip(prompts, rec_reports, truth_reports)
                 if rep.failures() and truth.passed
             ],
