@@ -78,6 +78,35 @@ def test_chunk_frames_without_stream(model, tmp_path):
     assert np.abs(videos[0].astype(int) - videos[2].astype(int)).max() > 0
 
 
+def test_rollout_flag(model, tmp_path, capsys):
+    """--rollout samples chunk by chunk (other frames than the joint block-causal sampler); with --sampler it
+    is refused, and --no-rollout turns a model's rollout option off."""
+    fast = [*FAST, "--frames", "9", "--chunk-frames", "1"]
+    videos = []
+    for extra in ([], ["--rollout"], ["--no-rollout", "--sampler", "dpm"]):
+        out = tmp_path / f"run{len(videos)}" / "clip.png"
+        out.parent.mkdir()
+        assert main(["generate", "a red circle", "-o", str(out), "--model", str(model), *fast, *extra]) == 0
+        videos.append(np.stack([np.asarray(Image.open(f)) for f in sorted(out.parent.glob("clip_*.png"))]))
+    assert videos[1].shape == (9, 32, 32, 3)
+    assert np.abs(videos[0].astype(int) - videos[1].astype(int)).max() > 0
+    out = tmp_path / "refused.mp4"
+    argv = [
+        "generate",
+        "a red circle",
+        "-o",
+        str(out),
+        "--model",
+        str(model),
+        *fast,
+        "--rollout",
+        "--sampler",
+        "dpm",
+    ]
+    assert main(argv) != 0
+    assert "needs rollout=False" in capsys.readouterr().err and not out.exists()
+
+
 def test_image_to_video_gif(model, tmp_path):
     image = tmp_path / "first.png"
     Image.fromarray(np.full((32, 32, 3), 200, np.uint8)).save(image)

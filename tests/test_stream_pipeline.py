@@ -53,6 +53,40 @@ def test_stream_yields_decoded_chunks_equal_to_one_shot_decode(pipe):
     assert np.abs(streamed - whole).max() <= 1
 
 
+def test_rollout_call_makes_the_stream_latents(pipe):
+    """`__call__(rollout=True)` is the stream's chunk-by-chunk sampler with the request's steps and guidance."""
+    prompt = "a red circle moves to the right"
+    kwargs = dict(frames=29, height=32, width=32, chunk_frames=2, guidance_scale=2.0, num_inference_steps=3)
+    out = pipe(
+        prompt, rollout=True, output_type="latent", generator=torch.Generator().manual_seed(0), **kwargs
+    )
+    cond, uncond = pipe.encode_prompt([prompt], [""])
+    settings = pipe.options.stream_settings(pipe.sampler.flow_shift, 2.0, 2, 3)
+    assert settings.schedule.timesteps.numel() == 3 and settings.guidance_scale == 2.0
+    chunks = stream_latents(
+        pipe.transformer,
+        (1, 4, 8, 4, 4),
+        PromptSchedule([(0, cond)], uncond),
+        settings,
+        torch.Generator().manual_seed(0),
+    )
+    assert torch.equal(out.frames, torch.cat([c.latents for c in chunks], dim=2))
+    # and not what the joint block-causal sampler makes from the same request
+    joint = pipe(prompt, output_type="latent", generator=torch.Generator().manual_seed(0), **kwargs)
+    assert joint.frames.shape == out.frames.shape and not torch.allclose(joint.frames, out.frames)
+
+
+def test_rollout_refuses_what_it_cannot_honour(pipe):
+    kwargs = dict(frames=29, height=32, width=32, rollout=True, output_type="latent")
+    assert pipe.options.chunk_frames is None  # the tiny model samples with full attention by default
+    with pytest.raises(ValueError, match="needs chunk_frames"):
+        pipe("a red circle", **kwargs)
+    with pytest.raises(ValueError, match="sampler='dpm' needs rollout=False"):
+        pipe("a red circle", chunk_frames=2, sampler="dpm", **kwargs)
+    with pytest.raises(ValueError, match="latents= needs rollout=False"):
+        pipe("a red circle", chunk_frames=2, latents=torch.zeros(1, 4, 8, 4, 4), **kwargs)
+
+
 def test_stream_prompt_switch_keeps_frames_before_it(pipe):
     kwargs = dict(frames=29, height=32, width=32, chunk_frames=2)
     base = np.concatenate(

@@ -87,6 +87,22 @@ def check_arguments(
         raise ValueError("pass exactly one of prompt and prompt_embeds")
 
 
+def check_rollout(chunk_frames: Any, sampler: Any, latents: Any, generator: Any) -> None:
+    """Arguments that chunk-by-chunk sampling (`rollout`) cannot honour, refused rather than ignored."""
+    if chunk_frames is None:
+        raise ValueError(
+            "rollout samples chunk by chunk and needs chunk_frames (the argument or the model's option)"
+        )
+    if sampler is not None:
+        raise ValueError(
+            f"rollout uses the stream's Euler re-noising steps; sampler={sampler!r} needs rollout=False"
+        )
+    if latents is not None:
+        raise ValueError("rollout draws each chunk's noise as it goes; latents= needs rollout=False")
+    if isinstance(generator, list) and len(generator) != 1:
+        raise ValueError(f"rollout draws from one generator, got a list of {len(generator)}")
+
+
 def generation_size(
     height: int, width: int, frames: int, vae: Any, config: Any, use_resolution_binning: bool = True
 ) -> GenerationSize:

@@ -79,6 +79,14 @@ class GenerationOptions:
             "saw it in training (unset: full attention, SANA-Video's)"
         },
     )
+    rollout: bool = field(
+        default=False,
+        metadata={
+            "help": "with chunk_frames: sample chunk by chunk, each chunk on the clean history of the ones before "
+            "it as a stream does (the stream's Euler re-noising steps, window and noise rule, with this "
+            "request's steps and guidance), instead of all chunks at once"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_field_types(self)

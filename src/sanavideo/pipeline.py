@@ -21,16 +21,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from sanavideo.adapters.text import TextEncoder, add_motion_score
 from sanavideo.adapters.vae import VideoVAE, wrap_vae
-from sanavideo.checks import GenerationSize, check_arguments, check_memory, generation_size, memory_estimate
+from sanavideo.checks import (
+    GenerationSize,
+    check_arguments,
+    check_memory,
+    check_rollout,
+    generation_size,
+    memory_estimate,
+)
 from sanavideo.loading import DEFAULT_MODEL_DIR, load_pipeline_parts, sampler_from_diffusers_config
 from sanavideo.media import OUTPUT_TYPES, chunk_to_frames, prepare_image, resize_and_crop, video_output
+from sanavideo.model import chunk_layout
 from sanavideo.offload import ModelOffload
 from sanavideo.options import PipelineOptions, pick
 from sanavideo.sampling import SamplerConfig, TextCondition, denoise, initial_noise
-from sanavideo.sampling.streaming import prompt_schedule_from_frames, stream_latents
+from sanavideo.sampling.streaming import PromptSchedule, prompt_schedule_from_frames, stream_latents
 
 # re-exported: earlier code imports these from here
 __all__ = [
@@ -239,17 +248,24 @@ class SanaVideoPipeline:
         sampler: str | SamplerConfig | None = None,
         latents: torch.Tensor | None = None,
         chunk_frames: int | None = None,
+        rollout: bool | None = None,
         progress: bool = True,
     ) -> SanaVideoPipelineOutput:
         """Generate videos. Keyword arguments follow `diffusers.SanaVideoPipeline`; `None` means the model's
         default (`self.options`). `motion_score` appends `" motion score: N."` to the prompts; `image` turns on
         image-to-video (the image becomes frame 0); `sampler` ("dpm", "euler" or a `SamplerConfig`) overrides
         the model's sampler; `latents` replaces the initial noise; `chunk_frames` samples block-causally over
-        chunks of that many latent frames (the model's option `chunk_frames`; unset: full attention).
+        chunks of that many latent frames (the model's option `chunk_frames`; unset: full attention); `rollout`
+        makes those chunks one after another, each on the clean history of the ones before, as `stream` does
+        (the model's option `rollout`; `steps` re-noising Euler steps per chunk, the model's stream window).
         """
         opts = self.options
         steps = int(pick(num_inference_steps, opts.num_inference_steps))
         guidance_scale = float(pick(guidance_scale, opts.guidance_scale))
+        chunk_frames = pick(chunk_frames, opts.chunk_frames)
+        rollout = bool(pick(rollout, opts.rollout))
+        if rollout:
+            check_rollout(chunk_frames, sampler, latents, generator)
         if isinstance(sampler, str):
             sampler = SamplerConfig(sampler, self.sampler.flow_shift)
         sampler = sampler or self.sampler
@@ -285,25 +301,41 @@ class SanaVideoPipeline:
 
         # 3. noise (drawn like diffusers' randn_tensor; CPU generators give device-independent latents)
         shape = (batch, *size.latent_shape)  # (B, C, F', H', W')
-        noise = initial_noise(shape, generator, self.device, latents)
+        noise = None if rollout else initial_noise(shape, generator, self.device, latents)
 
         # 4. image-to-video: the clean image latent becomes frame 0, (1, C, 1, H', W') -> (B, C, 1, H', W')
         first_frame = self._first_frame(pixels).expand(batch, -1, -1, -1, -1) if pixels is not None else None
 
         # 5. denoise
         with self._on_device(self.transformer):
-            out = denoise(
-                self.transformer,
-                noise,
-                sampler,
-                steps,
-                cond,
-                uncond,
-                guidance_scale,
-                first_frame=first_frame,
-                progress=progress,
-                chunk_frames=pick(chunk_frames, opts.chunk_frames),
-            )
+            if rollout:
+                settings = opts.stream_settings(self.sampler.flow_shift, guidance_scale, chunk_frames, steps)
+                generator = generator[0] if isinstance(generator, list) else generator
+                chunks = stream_latents(
+                    self.transformer,
+                    shape,
+                    PromptSchedule([(0, cond)], uncond),
+                    settings,
+                    generator,
+                    first_frame=first_frame,
+                    device=self.device,
+                )
+                count = len(chunk_layout(shape[2], settings.chunk_frames))
+                chunks = tqdm(chunks, total=count, desc="sampling chunks", disable=not progress, leave=False)
+                out = torch.cat([chunk.latents for chunk in chunks], dim=2)  # chunks along F'
+            else:
+                out = denoise(
+                    self.transformer,
+                    noise,
+                    sampler,
+                    steps,
+                    cond,
+                    uncond,
+                    guidance_scale,
+                    first_frame=first_frame,
+                    progress=progress,
+                    chunk_frames=chunk_frames,
+                )
         if output_type == "latent":
             return SanaVideoPipelineOutput(frames=out)
 

@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     for flag, (name, *streamed) in OPTION_FLAGS.items():
         also = [("with --stream", Options, other) for other in streamed]
         add_field_argument(p, flag, Options, name, model_default=True, also=also)
+    add_field_argument(
+        p, "--rollout", Options, "rollout", model_default=True, action=argparse.BooleanOptionalAction
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompts-file", default=None, help="text file with one prompt per line; one video each")
     p.add_argument("--sampler", choices=["dpm", "euler"], default=None, help="default: the model's scheduler")
@@ -195,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
             sampler=args.sampler,
             use_resolution_binning=binning,
             chunk_frames=args.chunk_frames,
+            rollout=args.rollout,
             output_type="np",
         )
         with VideoWriter(out, fps=fps) as writer:
