@@ -13,7 +13,7 @@ import pytest
 
 from sanavideo.cli import build_parser
 from sanavideo.cli.fields import add_field_argument, add_field_arguments, field_default, field_doc, from_args
-from sanavideo.cli.generate import OPTION_FLAGS, STREAM_FLAGS
+from sanavideo.cli.generate import OPTION_FLAGS, STREAM_FLAGS, SWITCH_FLAGS
 from sanavideo.cli.precompute import FLAGS as PRECOMPUTE_FLAGS
 from sanavideo.cli.recipes import EMBEDDED_FLAGS, VAE_FLAGS, embedded_recipe, vae_args
 from sanavideo.data.precompute_args import PrecomputeArgs
@@ -42,7 +42,9 @@ def _mirrored() -> list[tuple[str, argparse.Action]]:
 
 def test_the_flags_that_mirror_fields_are_made_from_them():
     flags = {name: {a.dest for n, a in _mirrored() if n == name} for name in _subparsers()}
-    assert flags["generate"] == {flag[2:].replace("-", "_") for flag in [*OPTION_FLAGS, *STREAM_FLAGS]}
+    assert flags["generate"] == {
+        flag[2:].replace("-", "_") for flag in [*OPTION_FLAGS, *STREAM_FLAGS, *SWITCH_FLAGS]
+    }
     assert flags["demo"] == {f.name for f in dataclasses.fields(DemoLimits)}
     assert flags["precompute"] == set(PRECOMPUTE_FLAGS.values())
     assert flags["eval"] == {"n", "long_frames", "long_clips", "seed", "frames", "mode"}

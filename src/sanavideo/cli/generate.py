@@ -29,6 +29,7 @@ OPTION_FLAGS: dict[str, tuple[str, ...]] = {
     "--chunk-frames": ("chunk_frames", "stream_chunk_frames"),
 }
 STREAM_FLAGS = {"--window": "stream_window"}  # --stream only
+SWITCH_FLAGS = {"--rollout": "rollout"}  # on / off flags (--rollout, --no-rollout) of boolean options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,9 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     for flag, (name, *streamed) in OPTION_FLAGS.items():
         also = [("with --stream", Options, other) for other in streamed]
         add_field_argument(p, flag, Options, name, model_default=True, also=also)
-    add_field_argument(
-        p, "--rollout", Options, "rollout", model_default=True, action=argparse.BooleanOptionalAction
-    )
+    for flag, name in SWITCH_FLAGS.items():
+        add_field_argument(p, flag, Options, name, model_default=True, action=argparse.BooleanOptionalAction)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompts-file", default=None, help="text file with one prompt per line; one video each")
     p.add_argument("--sampler", choices=["dpm", "euler"], default=None, help="default: the model's scheduler")
