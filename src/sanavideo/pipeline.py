@@ -309,20 +309,9 @@ class SanaVideoPipeline:
         # 5. denoise
         with self._on_device(self.transformer):
             if rollout:
-                settings = opts.stream_settings(self.sampler.flow_shift, guidance_scale, chunk_frames, steps)
-                generator = generator[0] if isinstance(generator, list) else generator
-                chunks = stream_latents(
-                    self.transformer,
-                    shape,
-                    PromptSchedule([(0, cond)], uncond),
-                    settings,
-                    generator,
-                    first_frame=first_frame,
-                    device=self.device,
+                out = self._rollout(
+                    shape, cond, uncond, guidance_scale, steps, chunk_frames, generator, first_frame, progress
                 )
-                count = len(chunk_layout(shape[2], settings.chunk_frames))
-                chunks = tqdm(chunks, total=count, desc="sampling chunks", disable=not progress, leave=False)
-                out = torch.cat([chunk.latents for chunk in chunks], dim=2)  # chunks along F'
             else:
                 out = denoise(
                     self.transformer,
@@ -343,6 +332,34 @@ class SanaVideoPipeline:
         with self._on_device(self.vae):
             video = self.vae.decode(out)
         return SanaVideoPipelineOutput(frames=video_output(video, size, output_type))
+
+    def _rollout(
+        self,
+        shape: tuple[int, ...],
+        cond: TextCondition,
+        uncond: TextCondition | None,
+        guidance_scale: float,
+        steps: int,
+        chunk_frames: int,
+        generator: torch.Generator | list[torch.Generator] | None,
+        first_frame: torch.Tensor | None,
+        progress: bool,
+    ) -> torch.Tensor:
+        """`__call__`'s latents (B, C, F', H', W') made chunk by chunk on the clean history, as `stream` makes them."""
+        settings = self.options.stream_settings(self.sampler.flow_shift, guidance_scale, chunk_frames, steps)
+        generator = generator[0] if isinstance(generator, list) else generator
+        chunks = stream_latents(
+            self.transformer,
+            shape,
+            PromptSchedule([(0, cond)], uncond),
+            settings,
+            generator,
+            first_frame=first_frame,
+            device=self.device,
+        )
+        count = len(chunk_layout(shape[2], settings.chunk_frames))
+        chunks = tqdm(chunks, total=count, desc="sampling chunks", disable=not progress, leave=False)
+        return torch.cat([chunk.latents for chunk in chunks], dim=2)  # chunks along F'
 
     # -- streaming (LongSANA) ------------------------------------------------------------------------------
     @torch.no_grad()
