@@ -22,18 +22,8 @@ from sanavideo.eval.run import eval_specs, generate
 from sanavideo.pipeline import SanaVideoPipeline
 
 FRAMES = 33
-SHOWN = (
-    4,
-    8,
-    9,
-    12,
-    16,
-    20,
-    21,
-    24,
-    28,
-    32,
-)  # chunk ends 8 and 20 and the next chunks' first frames 9 and 21
+# chunk ends 8 and 20 and the next chunks' first frames 9 and 21
+SHOWN = (4, 8, 9, 12, 16, 20, 21, 24, 28, 32)
 
 
 def centroids(frames: np.ndarray) -> np.ndarray:

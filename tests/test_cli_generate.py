@@ -79,31 +79,33 @@ def test_chunk_frames_without_stream(model, tmp_path):
 
 
 def test_rollout_flag(model, tmp_path, capsys):
-    """--rollout samples chunk by chunk (other frames than the joint block-causal sampler); with --sampler it
-    is refused, and --no-rollout turns a model's rollout option off."""
+    """--rollout samples chunk by chunk (other frames than the joint block-causal sampler); a model whose
+    option turns rollout on samples so by default and --no-rollout turns it off; --sampler with rollout is
+    refused."""
+    on = tmp_path / "model_rollout"
+    shutil.copytree(model, on)
+    (on / "sanavideo.json").write_text(json.dumps({"options": {"fps": 12, "rollout": True}}))
     fast = [*FAST, "--frames", "9", "--chunk-frames", "1"]
-    videos = []
-    for extra in ([], ["--rollout"], ["--no-rollout", "--sampler", "dpm"]):
-        out = tmp_path / f"run{len(videos)}" / "clip.png"
+    runs = {
+        "joint": (model, []),
+        "rollout": (model, ["--rollout"]),
+        "model option": (on, []),
+        "switched off": (on, ["--no-rollout"]),
+        "off, dpm": (on, ["--no-rollout", "--sampler", "dpm"]),
+    }
+    videos = {}
+    for name, (folder, extra) in runs.items():
+        out = tmp_path / name.replace(" ", "_").replace(",", "") / "clip.png"
         out.parent.mkdir()
-        assert main(["generate", "a red circle", "-o", str(out), "--model", str(model), *fast, *extra]) == 0
-        videos.append(np.stack([np.asarray(Image.open(f)) for f in sorted(out.parent.glob("clip_*.png"))]))
-    assert videos[1].shape == (9, 32, 32, 3)
-    assert np.abs(videos[0].astype(int) - videos[1].astype(int)).max() > 0
+        assert main(["generate", "a red circle", "-o", str(out), "--model", str(folder), *fast, *extra]) == 0
+        videos[name] = np.stack([np.asarray(Image.open(f)) for f in sorted(out.parent.glob("clip_*.png"))])
+    assert videos["rollout"].shape == (9, 32, 32, 3)
+    assert np.abs(videos["joint"].astype(int) - videos["rollout"].astype(int)).max() > 0
+    np.testing.assert_array_equal(videos["model option"], videos["rollout"])
+    np.testing.assert_array_equal(videos["switched off"], videos["joint"])
     out = tmp_path / "refused.mp4"
-    argv = [
-        "generate",
-        "a red circle",
-        "-o",
-        str(out),
-        "--model",
-        str(model),
-        *fast,
-        "--rollout",
-        "--sampler",
-        "dpm",
-    ]
-    assert main(argv) != 0
+    argv = ["generate", "a red circle", "-o", str(out), "--model", str(model), *fast, "--rollout"]
+    assert main([*argv, "--sampler", "dpm"]) != 0
     assert "needs rollout=False" in capsys.readouterr().err and not out.exists()
 
 
